@@ -1,0 +1,1 @@
+"""i2dl_keras.layers."""

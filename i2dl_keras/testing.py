@@ -34,9 +34,7 @@ def _flat_numpy(outputs: Any) -> list[np.ndarray]:
 def _assert_close(actual: Any, expected: Any, atol: float, what: str) -> None:
     actual_flat, expected_flat = _flat_numpy(actual), _flat_numpy(expected)
     if len(actual_flat) != len(expected_flat):
-        raise AssertionError(
-            f"{what}: {len(actual_flat)} outputs, expected {len(expected_flat)}."
-        )
+        raise AssertionError(f"{what}: {len(actual_flat)} outputs, expected {len(expected_flat)}.")
     for i, (a, e) in enumerate(zip(actual_flat, expected_flat)):
         np.testing.assert_allclose(a, e, atol=atol, rtol=0, err_msg=f"{what}, output {i}")
 
@@ -67,9 +65,7 @@ def run_serialization_test(obj: Any) -> Any:
     text = json.dumps(config, sort_keys=True)
     revived = keras.saving.deserialize_keras_object(json.loads(text))
     if type(revived) is not type(obj):
-        raise AssertionError(
-            f"Revived a {type(revived).__name__}, expected {type(obj).__name__}."
-        )
+        raise AssertionError(f"Revived a {type(revived).__name__}, expected {type(obj).__name__}.")
     revived_text = json.dumps(keras.saving.serialize_keras_object(revived), sort_keys=True)
     if revived_text != text:
         raise AssertionError(
@@ -154,9 +150,7 @@ def run_layer_test(
         model = keras.Model(inputs, outputs)
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
         before = [w.copy() for w in model.get_weights()]
-        target = keras.tree.map_structure(
-            lambda t: np.zeros(t.shape, "float32"), _flat_numpy(y)[0]
-        )
+        target = keras.tree.map_structure(lambda t: np.zeros(t.shape, "float32"), _flat_numpy(y)[0])
         history = model.fit(x, target, epochs=1, batch_size=len(x), verbose=0)
         loss = history.history["loss"][-1]
         if not np.isfinite(loss):
@@ -189,8 +183,9 @@ for name, item in spec.items():
         flat = [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(outputs)]
         for i, out in enumerate(flat):
             expected = data[f"y{i}"]
-            if out.shape != expected.shape or not np.allclose(out, expected, atol=item["atol"], rtol=0):
-                err = float(np.max(np.abs(out - expected))) if out.shape == expected.shape else "shape"
+            same_shape = out.shape == expected.shape
+            if not same_shape or not np.allclose(out, expected, atol=item["atol"], rtol=0):
+                err = float(np.max(np.abs(out - expected))) if same_shape else "shape"
                 failures.append(f"{name}: output {i} differs after reload (max abs err {err})")
     except Exception as exc:  # report every model, not just the first failure
         failures.append(f"{name}: {type(exc).__name__}: {exc}")

@@ -1,1 +1,1 @@
-"""i2dl_keras.utils: shape arithmetic of the course (conv output size, parameter count, receptive field)."""
+"""i2dl_keras.utils: the course's shape arithmetic (conv output, parameters, receptive field)."""

@@ -36,7 +36,8 @@ def contractive_penalty(kernel, outputs, activation: str = "sigmoid"):
     """
     if activation not in _DERIVATIVES:
         raise ValueError(
-            f"`activation` must be one of {CONTRACTIVE_ACTIVATIONS}. Received: activation={activation!r}"
+            f"`activation` must be one of {CONTRACTIVE_ACTIVATIONS}. "
+            f"Received: activation={activation!r}"
         )
     slope = _DERIVATIVES[activation](outputs)
     column_norms = ops.sum(ops.square(kernel), axis=0)

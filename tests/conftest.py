@@ -16,6 +16,11 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_session():
+    # Once per module: clear_session costs up to a second (it garbage-collects).
     yield
     keras.backend.clear_session()
 

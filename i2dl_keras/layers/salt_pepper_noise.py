@@ -1,0 +1,77 @@
+"""Salt-and-pepper corruption for denoising autoencoders, active only in training."""
+
+import keras
+
+from i2dl_keras.layers import _checks
+
+
+@keras.saving.register_keras_serializable(package="i2dl_keras")
+class SaltPepperNoise(keras.layers.Layer):
+    """Sets a random fraction of the inputs to their minimum or maximum value, in training only.
+
+    One of the corruption processes `q_D(x~ | x)` of the denoising autoencoder (Vincent et al.,
+    2010): each element is independently chosen with probability `rate`, and a chosen element
+    is replaced by `low` or `high` on a fair coin flip ("pepper" and "salt"); the others pass
+    through. The model then learns to reconstruct the clean `x` from `x~`. At inference the
+    layer is the identity, so the trained model is a plain autoencoder.
+
+    Args:
+        rate: Probability that an element is corrupted, a float in [0, 1). Defaults to `0.1`.
+        low: The "pepper" value, usually the inputs' minimum. Defaults to `0.0`.
+        high: The "salt" value, usually the inputs' maximum. Defaults to `1.0`.
+        seed: Optional integer seed. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: Input tensor of any shape.
+        training: Whether to corrupt (training) or pass the input through (inference).
+            Defaults to `False`.
+
+    Input shape:
+        Any shape.
+
+    Output shape:
+        Same shape as the input.
+
+    Raises:
+        ValueError: if `rate` is not in [0, 1), `low` or `high` is not a number, `low > high`,
+            or `seed` is not `None` or an integer >= 0.
+
+    Example:
+
+    >>> layer = i2dl_keras.layers.SaltPepperNoise(rate=0.2, seed=0)
+    >>> x = np.full((2, 8), 0.5, "float32")
+    >>> y = layer(x, training=True)  # about 20% of the entries are now 0.0 or 1.0
+    """
+
+    def __init__(self, rate=0.1, low=0.0, high=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _checks.rate("rate", rate)
+        if not _checks._is_real(low):
+            raise ValueError(f"`low` must be a number. Received: low={low!r}")
+        if not _checks._is_real(high) or high < low:
+            raise ValueError(f"`high` must be a number >= low={low!r}. Received: high={high!r}")
+        self.low = float(low)
+        self.high = float(high)
+        self.seed = _checks.optional_seed("seed", seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        shape = keras.ops.shape(inputs)
+        chosen = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+        coin = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+        replacement = keras.ops.where(coin < 0.5, self.low, self.high)
+        return keras.ops.where(
+            chosen < self.rate, keras.ops.cast(replacement, inputs.dtype), inputs
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "low": self.low, "high": self.high, "seed": self.seed})
+        return config

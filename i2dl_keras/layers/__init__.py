@@ -2,28 +2,38 @@
 
 from i2dl_keras.layers.average_pooling2d import AveragePooling2D
 from i2dl_keras.layers.classic_dropout import ClassicDropout
+from i2dl_keras.layers.contractive_dense import ContractiveDense
 from i2dl_keras.layers.contrast_normalization import ContrastNormalization
 from i2dl_keras.layers.elu import ELU
+from i2dl_keras.layers.inception_block import InceptionBlock
 from i2dl_keras.layers.leaky_relu import LeakyReLU
 from i2dl_keras.layers.lstm import LSTM
 from i2dl_keras.layers.lstm_cell import LSTMCell
+from i2dl_keras.layers.masking_noise import MaskingNoise
 from i2dl_keras.layers.max_pooling2d import MaxPooling2D
 from i2dl_keras.layers.maxout import Maxout
 from i2dl_keras.layers.prelu import PReLU
+from i2dl_keras.layers.residual_block import ResidualBlock
+from i2dl_keras.layers.salt_pepper_noise import SaltPepperNoise
 from i2dl_keras.layers.simple_rnn_cell import SimpleRNNCell
 from i2dl_keras.layers.unroll import unroll
 
 __all__ = [
     "AveragePooling2D",
     "ClassicDropout",
+    "ContractiveDense",
     "ContrastNormalization",
     "ELU",
+    "InceptionBlock",
     "LSTM",
     "LSTMCell",
     "LeakyReLU",
+    "MaskingNoise",
     "MaxPooling2D",
     "Maxout",
     "PReLU",
+    "ResidualBlock",
+    "SaltPepperNoise",
     "SimpleRNNCell",
     "unroll",
 ]

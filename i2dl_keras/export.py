@@ -1,0 +1,181 @@
+"""Exporting Keras models as TF SavedModels in TF Serving's layout, checked before they land.
+
+TF Serving watches `BASE/NAME/` and serves the highest numbered version folder in it, so an
+export goes to `BASE/NAME/N/` with N one above the highest there. The SavedModel is first written
+to a hidden temporary folder beside it, reloaded in a fresh Python process that imports only
+TensorFlow (as a serving process would), and compared with the Keras model's own outputs; only
+then is it renamed into place. A failed export leaves every earlier version untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["ExportError", "Endpoint", "export_serving", "next_version"]
+
+# An endpoint is the function to serve and the `tf.TensorSpec`s of its arguments, in order. The
+# spec names become the signature's input names, which clients use as request keys.
+Endpoint = tuple[Callable, Sequence[tf.TensorSpec]]
+
+
+class ExportError(RuntimeError):
+    """The SavedModel could not be written or did not reproduce the Keras model."""
+
+
+def next_version(serving_dir: str | os.PathLike) -> int:
+    """Returns one more than the highest numeric version folder in `serving_dir` (or 1)."""
+    path = Path(serving_dir)
+    versions = (
+        [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()]
+        if (path.is_dir())
+        else []
+    )
+    return max(versions, default=0) + 1
+
+
+def _encode(value: np.ndarray) -> dict:
+    value = np.asarray(value)
+    if value.dtype.kind in ("O", "S"):
+        return {
+            "dtype": "string",
+            "b64": [base64.b64encode(bytes(v)).decode("ascii") for v in value.reshape(-1)],
+            "shape": list(value.shape),
+        }
+    return {"dtype": str(value.dtype), "shape": list(value.shape), "data": value.ravel().tolist()}
+
+
+_CHECK_SCRIPT = r"""
+import base64, json, sys
+import numpy as np
+import tensorflow as tf
+
+def decode(item):
+    if item["dtype"] == "string":
+        flat = [base64.b64decode(s) for s in item["b64"]]
+        return tf.reshape(tf.constant(flat, dtype=tf.string), item["shape"])
+    return tf.constant(np.asarray(item["data"], dtype=item["dtype"]).reshape(item["shape"]))
+
+spec = json.load(open(sys.argv[1]))
+loaded = tf.saved_model.load(spec["path"])
+results = {}
+for name, inputs in spec["requests"].items():
+    fn = loaded.signatures[name]
+    out = fn(**{k: decode(v) for k, v in inputs.items()})
+    results[name] = {k: np.asarray(v).tolist() for k, v in out.items()}
+assert "i2dl_keras" not in sys.modules, "the serving check must not need i2dl_keras"
+json.dump(results, open(sys.argv[2], "w"))
+"""
+
+
+def export_serving(
+    model: keras.Model,
+    endpoints: Mapping[str, Endpoint],
+    serving_dir: str | os.PathLike,
+    check_requests: Mapping[str, Mapping[str, np.ndarray]],
+    version: int | None = None,
+    atol: float = 1e-4,
+    timeout: float = 300.0,
+) -> Path:
+    """Writes `model` as version `version` of a TF Serving model folder, after checking it.
+
+    Args:
+        model: The Keras model the endpoints call.
+        endpoints: Signature name -> `(fn, input_specs)`. Name one `"serving_default"`: TF
+            Serving uses it when a request names no signature.
+        serving_dir: The model's folder in TF Serving's layout (`.../APP/serving`).
+        check_requests: Signature name -> {input name: array} requests to verify the export
+            with; each signature's outputs in a fresh process must match `fn` run here.
+        version: The version number. Defaults to `None` (one above the highest present).
+        atol: Absolute tolerance of the check. Defaults to `1e-4`.
+        timeout: Seconds the checking process may take. Defaults to `300`.
+
+    Returns:
+        The path of the new version folder.
+
+    Raises:
+        ExportError: if the version exists already, or the reloaded SavedModel disagrees with
+            the Keras model (then nothing is written).
+    """
+    if "serving_default" not in endpoints:
+        raise ValueError(
+            f"`endpoints` must include 'serving_default'. Received: endpoints={sorted(endpoints)}"
+        )
+    serving_dir = Path(serving_dir)
+    serving_dir.mkdir(parents=True, exist_ok=True)
+    version = next_version(serving_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"`version` must be a positive integer. Received: version={version}")
+    final = serving_dir / str(version)
+    if final.exists():
+        raise ExportError(
+            f"{final} exists already; exports are never overwritten. Pass another --version "
+            "or leave it out to take the next free number."
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, (fn, specs) in endpoints.items():
+        archive.add_endpoint(name=name, fn=fn, input_signature=list(specs))
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=serving_dir))
+    try:
+        archive.write_out(str(tmp / "model"), verbose=False)
+        expected = {}
+        for name, request in check_requests.items():
+            fn, specs = endpoints[name]
+            args = [tf.constant(request[s.name]) for s in specs]
+            outputs = fn(*args)
+            expected[name] = {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
+        served = _serve_in_fresh_process(tmp / "model", check_requests, timeout)
+        for name, outputs in expected.items():
+            for key, want in outputs.items():
+                got = np.asarray(served[name][key])
+                if got.shape != want.shape or not np.allclose(got, want, atol=atol, rtol=0):
+                    raise ExportError(
+                        f"the exported signature {name!r} output {key!r} differs from the Keras "
+                        f"model's (shapes {got.shape} vs {want.shape}); nothing was written"
+                    )
+        os.rename(tmp / "model", final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _serve_in_fresh_process(path: Path, requests: Mapping, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        spec_file, out_file, script = (Path(work) / n for n in ("spec.json", "out.json", "c.py"))
+        spec = {
+            "path": str(path),
+            "requests": {
+                name: {k: _encode(v) for k, v in request.items()}
+                for name, request in requests.items()
+            },
+        }
+        spec_file.write_text(json.dumps(spec))
+        script.write_text(_CHECK_SCRIPT)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.run(
+            [sys.executable, str(script), str(spec_file), str(out_file)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=work,
+            env=env,
+        )
+        if proc.returncode != 0:
+            raise ExportError(
+                "the exported SavedModel failed to load or run in a fresh process:\n"
+                + proc.stderr[-3000:]
+            )
+        return json.loads(out_file.read_text())

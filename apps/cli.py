@@ -1,0 +1,279 @@
+"""`i2dl APP VERB [flags]`: one command line for every app.
+
+Flags come from the app's `Config` dataclass (`--epochs 3`, `--batch-size 64`, `--no-download`),
+plus `--config FILE.json` whose keys are the same field names. Precedence: defaults, then the
+file, then flags. Unknown flags or keys and wrong types are errors (exit status 2), never stack
+traces; set `I2DL_DEBUG=1` to see the traceback of an error.
+"""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow logs a screenful at import; keep the app's own output readable.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import types  # noqa: E402
+import typing  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+APPS = {
+    "digits": "handwritten digit recognition (LeNet-5 or a small CNN)",
+}
+VERBS = {
+    "train": "train a model and save a run folder under saved_models/APP/",
+    "evaluate": "evaluate a run on a data source's test split",
+    "predict": "predict labels for image/text inputs",
+    "tune": "search hyperparameters with KerasTuner, then retrain the best",
+    "export": "export a run as a TF Serving SavedModel under saved_models/APP/serving/N/",
+}
+TUNER_KINDS = ("hyperband", "random", "bayesian", "grid")
+
+
+class CliError(Exception):
+    """A mistake on the command line or in a config file."""
+
+
+def _main_help() -> str:
+    apps = "\n".join(f"  {name:<14}{text}" for name, text in APPS.items())
+    verbs = "\n".join(f"  {name:<14}{text}" for name, text in VERBS.items())
+    return (
+        "usage: i2dl APP VERB [flags]   (or: python -m apps APP VERB [flags])\n\n"
+        f"apps:\n{apps}\n\nverbs:\n{verbs}\n\n"
+        "`i2dl APP --help` lists an app's verbs, `i2dl APP VERB --help` its flags."
+    )
+
+
+def _unwrap(annotation: Any) -> tuple[type, bool]:
+    """(base type, optional?) of a field annotation such as `int`, `str | None`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def _field_types(config_cls) -> dict[str, tuple[type, bool]]:
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: _unwrap(hints[f.name]) for f in dataclasses.fields(config_cls)}
+
+
+def _parse_value(text: str, kind: type, optional: bool, flag: str) -> Any:
+    if optional and text.lower() in ("none", "null", ""):
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} expects {kind.__name__}, got {text!r}") from None
+
+
+def _add_config_flags(
+    parser: argparse.ArgumentParser, config_cls, skip: Sequence[str] = ()
+) -> None:
+    group = parser.add_argument_group("settings (also accepted as keys of --config FILE.json)")
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        kind, optional = _field_types(config_cls)[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_text = f"{help_text} (default: {default})"
+        choices = f.metadata.get("choices")
+        if kind is bool:
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+            continue
+
+        def convert(text, kind=kind, optional=optional, flag=flag):
+            return _parse_value(text, kind, optional, flag)
+
+        convert.__name__ = kind.__name__
+        group.add_argument(
+            flag,
+            dest=f.name,
+            type=convert,
+            default=argparse.SUPPRESS,
+            choices=choices,
+            metavar=kind.__name__.upper(),
+            help=help_text
+            + (f"; one of {[c for c in choices if c is not None]}" if choices else ""),
+        )
+
+
+def load_config_file(path: str, config_cls) -> dict[str, Any]:
+    """Reads `--config FILE.json`, rejecting unknown keys and values of the wrong type."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise CliError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--config {path}: not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise CliError(f"--config {path}: expected a JSON object of settings")
+    field_types = _field_types(config_cls)
+    unknown = sorted(set(values) - set(field_types))
+    if unknown:
+        raise CliError(
+            f"--config {path}: unknown key(s) {unknown}; known keys: {sorted(field_types)}"
+        )
+    for key, value in values.items():
+        kind, optional = field_types[key]
+        if value is None and optional:
+            continue
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key], ok = float(value), True
+        if not ok:
+            raise CliError(f"--config {path}: key {key!r} expects {kind.__name__}, got {value!r}")
+    return values
+
+
+def build_parser(app_name: str, app) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"i2dl {app_name}",
+        description=(app.__doc__ or "").strip().splitlines()[0],
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, text in VERBS.items():
+        sub = verbs.add_parser(verb, help=text, description=text)
+        if verb in ("evaluate", "predict", "export"):
+            sub.add_argument(
+                "--model",
+                required=True,
+                metavar="PATH",
+                help="a run folder (saved_models/APP/run-...) or its .keras file",
+            )
+        if verb in ("train", "tune"):
+            sub.add_argument("--config", metavar="FILE.json", help="settings from a JSON file")
+        if verb == "evaluate":
+            sub.add_argument(
+                "--json",
+                action="store_true",
+                help="print the metrics as one JSON object on the last line",
+            )
+        if verb == "predict":
+            sub.add_argument(
+                "inputs",
+                nargs="+",
+                metavar="INPUT",
+                help=getattr(app, "PREDICT_INPUT_HELP", "input files or folders"),
+            )
+        if verb == "tune":
+            sub.add_argument("--tuner", choices=TUNER_KINDS, default="hyperband")
+            sub.add_argument("--max-trials", type=int, default=10)
+            sub.add_argument("--max-epochs", type=int, default=10)
+            sub.add_argument(
+                "--tuner-dir",
+                default=None,
+                help="search state folder (default: saved_models/APP/tuning)",
+            )
+            sub.add_argument(
+                "--overwrite",
+                action="store_true",
+                help="start the search over instead of resuming it",
+            )
+        if verb == "export":
+            sub.add_argument(
+                "--version",
+                type=int,
+                default=None,
+                help="version number (default: one above the highest)",
+            )
+        if verb in ("train", "tune"):
+            _add_config_flags(sub, app.Config)
+        if verb == "evaluate":
+            # Settings that shape the model are fixed by the trained run; `--model` is its path.
+            _add_config_flags(sub, app.Config, skip=("model", *getattr(app, "MODEL_FIELDS", ())))
+    return parser
+
+
+def _config_values(args: argparse.Namespace, config_cls) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    values = {}
+    if getattr(args, "config", None):
+        values.update(load_config_file(args.config, config_cls))
+    values.update({k: v for k, v in vars(args).items() if k in names})
+    return values
+
+
+def run(argv: Sequence[str]) -> int:
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_main_help())
+        return 0 if argv else 2
+    app_name = argv[0]
+    if app_name not in APPS:
+        print(f"i2dl: error: unknown app {app_name!r}; choose from {sorted(APPS)}", file=sys.stderr)
+        return 2
+    app = importlib.import_module(f"apps.{app_name}")
+    parser = build_parser(app_name, app)
+    args = parser.parse_args(argv[1:])
+
+    from apps import base
+
+    values = _config_values(args, app.Config)
+    if args.verb == "train":
+        base.train(app, app.Config(**values))
+    elif args.verb == "tune":
+        base.tune(
+            app,
+            app.Config(**values),
+            tuner_kind=args.tuner,
+            max_trials=args.max_trials,
+            max_epochs=args.max_epochs,
+            tuner_dir=args.tuner_dir,
+            overwrite=args.overwrite,
+        )
+    elif args.verb == "evaluate":
+        base.evaluate(app, args.model, values, as_json=args.json)
+    elif args.verb == "predict":
+        base.predict(app, args.model, args.inputs)
+    elif args.verb == "export":
+        base.export_model(app, args.model, version=args.version)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `i2dl` console script."""
+    logging.basicConfig(level=logging.INFO, format="i2dl: %(message)s")
+    # Keep the app's progress readable: absl and TF's Python loggers repeat warnings.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        print(
+            "\ni2dl: interrupted; rerun the same command to resume from the last epoch",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # every expected failure becomes one line, not a traceback
+        if os.environ.get("I2DL_DEBUG") or not _is_user_error(exc):
+            raise
+        print(f"i2dl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from i2dl_keras.export import ExportError
+
+    return isinstance(exc, (CliError, ValueError, ExportError, FileNotFoundError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The digit recognizer end to end: every verb on synthetic data, resume, tuning, export."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps import base, cli, digits
+
+FAST = [
+    "--data",
+    "synthetic",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--image-size",
+    "16",
+    "--width",
+    "8",
+    "--no-augment",
+]
+
+
+def _runs(root):
+    return sorted(p for p in (root / "digits").glob("run-*") if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    assert cli.main(["digits", "train", *FAST, "--output-dir", str(out)]) == 0
+    (run,) = _runs(out)
+    return out, run
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    out, run = trained
+    for name in (
+        "model.keras",
+        "config.json",
+        "metrics.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+    ):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"accuracy", "loss"}
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_loss"]) == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == "synthetic" and config["image_size"] == 16
+    assert config["num_classes"] == len(metrics["data"]["class_names"])
+    assert not list((out / "digits").glob(".incomplete-*")), "work folder left behind"
+
+
+def test_second_train_never_overwrites(trained, tmp_path):
+    out, run = trained
+    before = (run / "model.keras").read_bytes()
+    assert cli.main(["digits", "train", *FAST, "--output-dir", str(out)]) == 0
+    assert len(_runs(out)) == 2
+    assert (run / "model.keras").read_bytes() == before
+
+
+def test_evaluate_json_is_the_last_line(trained, capsys):
+    _, run = trained
+    assert cli.main(["digits", "evaluate", "--model", str(run), "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    metrics = json.loads(last)
+    assert set(metrics) == {"accuracy", "loss"}
+    saved = json.loads((run / "metrics.json").read_text())["test"]
+    # synthetic has a test split of its own, so evaluate sees exactly the test set train saw.
+    assert metrics["accuracy"] == pytest.approx(saved["accuracy"], abs=1e-6)
+
+
+def test_predict_prints_label_and_probability(trained, tmp_path, capsys):
+    _, run = trained
+    image = np.zeros((20, 20, 1), np.uint8)
+    image[4:16, 9:11] = 255
+    (tmp_path / "imgs").mkdir()
+    tf.io.write_file(str(tmp_path / "imgs" / "a.png"), tf.io.encode_png(image))
+    tf.io.write_file(str(tmp_path / "imgs" / "b.png"), tf.io.encode_png(255 - image))
+    assert (
+        cli.main(["digits", "predict", "--model", str(run / "model.keras"), str(tmp_path / "imgs")])
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    for line in lines:
+        path, label, prob = line.split("\t")
+        assert path.endswith(".png") and label in [str(i) for i in range(10)]
+        assert 0.0 < float(prob) <= 1.0
+
+
+def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
+    _, run = trained
+    bad = tmp_path / "x.png"
+    bad.write_text("not an image")
+    assert cli.main(["digits", "predict", "--model", str(run), str(bad)]) == 2
+    assert "x.png: not a readable" in capsys.readouterr().err
+
+
+def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
+    out, run = trained
+    assert cli.main(["digits", "export", "--model", str(run)]) == 0
+    assert cli.main(["digits", "export", "--model", str(run)]) == 0
+    serving = out / "digits" / "serving"
+    assert sorted(p.name for p in serving.iterdir() if not p.name.startswith(".")) == ["1", "2"]
+    code = cli.main(["digits", "export", "--model", str(run), "--version", "1"])
+    assert code == 2, "an existing version must not be overwritten"
+
+    # A client process that knows nothing of i2dl_keras sends PNG bytes of two sizes.
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (s, s, 1), dtype=np.uint8) for s in (16, 30)]
+    pngs = [tf.io.encode_png(im).numpy() for im in images]
+    model = keras.saving.load_model(run / "model.keras")
+    expected = np.stack(
+        [model(digits.decode_pixels(tf.constant(p), 16)[None]).numpy()[0] for p in pngs]
+    )
+    np.save(tmp_path / "pngs.npy", np.array(pngs, dtype=object), allow_pickle=True)
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf
+        pngs = np.load({str(tmp_path / "pngs.npy")!r}, allow_pickle=True)
+        sig = tf.saved_model.load({str(serving / "2")!r}).signatures["serving_default"]
+        out = sig(image_bytes=tf.constant(list(pngs)))
+        assert "i2dl_keras" not in sys.modules
+        np.save({str(tmp_path / "served.npy")!r}, out["probabilities"].numpy())
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "served.npy"), expected, atol=1e-5)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes(tmp_path):
+    config = digits.Config(
+        data="synthetic",
+        epochs=4,
+        batch_size=16,
+        image_size=16,
+        width=8,
+        augment=False,
+        patience=10,
+        output_dir=str(tmp_path),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        base.train(digits, config, echo=lambda s: None, extra_callbacks=[_StopAfter(2)])
+    assert not _runs(tmp_path)
+    (work,) = (tmp_path / "digits").glob(".incomplete-*")
+    assert any((work / "backup").iterdir())
+
+    said = []
+    run = base.train(digits, config, echo=said.append)
+    assert any("resuming" in s for s in said)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2, "the resumed run trains only the two missing epochs"
+    assert not work.exists()
+
+
+def test_hypermodel_builds_from_default_hyperparameters():
+    hypermodel = digits.HyperModel(digits.Config(image_size=16))
+    model = hypermodel.build(kt.HyperParameters())
+    assert model.output_shape == (None, 10)
+    assert model.optimizer is not None
+
+
+def test_tune_tiny_search_then_retrain(tmp_path, capsys):
+    argv = [
+        "digits",
+        "tune",
+        *FAST,
+        "--epochs",
+        "1",
+        "--tuner",
+        "random",
+        "--max-trials",
+        "2",
+        "--max-epochs",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trial" in out and "score" in out and "retraining the best" in out
+    assert len(_runs(tmp_path)) == 1
+    # Rerunning resumes the finished search instead of starting new trials.
+    assert cli.main(argv) == 0
+    trials = list((tmp_path / "digits" / "tuning").glob("random-*/trial_*"))
+    assert len(trials) == 2
+
+
+def test_lenet5_variant_trains(tmp_path):
+    config = digits.Config(
+        data="synthetic",
+        epochs=1,
+        batch_size=16,
+        image_size=32,
+        model="lenet5",
+        augment=True,
+        output_dir=str(tmp_path),
+    )
+    run = base.train(digits, config, echo=lambda s: None)
+    assert json.loads((run / "config.json").read_text())["model"] == "lenet5"
+
+
+@pytest.mark.slow
+def test_real_mnist_reaches_98_percent(shared_data, tmp_path, capsys):
+    argv = [
+        "digits",
+        "train",
+        "--data",
+        str(shared_data / "mnist"),
+        "--epochs",
+        "8",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    assert cli.main(argv) == 0
+    (run,) = _runs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"]["num_examples"]["test"] == 2000
+    assert metrics["test"]["accuracy"] >= 0.98, metrics["test"]

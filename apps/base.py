@@ -384,6 +384,7 @@ def train(
             epochs=config.epochs,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,  # the pipeline shuffles, seeded
         ).history
     train_seconds = time.perf_counter() - started
     metrics = app.evaluate_model(model, datasets.test, config)
@@ -495,6 +496,7 @@ def tune(
         epochs=max_epochs,
         callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience)],
         verbose=0,
+        shuffle=False,
     )
     echo(tuning.trials_table(tuner))
     best_hp = tuner.get_best_hyperparameters(1)[0]

@@ -99,12 +99,27 @@ def main() -> None:
     parser.add_argument("--data", default=str(default))
     parser.add_argument("--epochs", type=int, default=15, help="epochs of the reference recipe")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field of our recipe's Config, e.g. --set width=16",
+    )
+    parser.add_argument(
+        "--skip-reference", action="store_true", help="train only our recipe (for trying settings)"
+    )
     args = parser.parse_args()
     if not Path(args.data).exists():
         sys.exit(f"no data at {args.data}: pass --data PATH to the MNIST IDX files")
 
     ours_config = digits.Config(data=args.data, seed=args.seed)
     ref_config = dataclasses.replace(ours_config, batch_size=128, augment=False)
+    for item in args.set:
+        name, _, value = item.partition("=")
+        kind = type(getattr(ours_config, name))
+        value = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        ours_config = dataclasses.replace(ours_config, **{name: value})
 
     keras.utils.set_random_seed(args.seed)
     ref_data = digits.make_datasets(ref_config, "train")

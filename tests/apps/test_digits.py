@@ -236,7 +236,7 @@ def test_real_mnist_reaches_98_percent(shared_data, tmp_path, capsys):
         "--data",
         str(shared_data / "mnist"),
         "--epochs",
-        "8",
+        "10",
         "--output-dir",
         str(tmp_path),
     ]

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps import base, plots
+from i2dl_keras.data import random_affine
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import lenet5, small_cnn
 
@@ -79,16 +80,10 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
 
     augment = None
     if config.augment:
-        layers = [
-            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=config.seed),
-            keras.layers.RandomRotation(0.04, fill_mode="constant", seed=config.seed + 1),
-            keras.layers.RandomZoom(0.1, fill_mode="constant", seed=config.seed + 2),
-        ]
 
         def augment(images, labels):
-            for layer in layers:
-                images = layer(images, training=True)
-            return images, labels
+            warped = random_affine(images, rotation=12, zoom=0.1, translation=0.1, seed=config.seed)
+            return warped, labels
 
     return base.load_datasets(
         config, TASK, purpose, preprocess=preprocess, augment=augment, channels=1

@@ -76,6 +76,7 @@ def fit(model, datasets, epochs):
         epochs=epochs,
         callbacks=[clock],
         verbose=0,
+        shuffle=False,  # the pipelines shuffle, seeded
     )
     return clock
 

@@ -5,6 +5,7 @@ splits; `train_val_test` carves the splits a source lacks; `make_pipeline` batch
 training or evaluation. Every bad input raises `DataError` with a message fit to show a user.
 """
 
+from i2dl_keras.data.augment import random_affine
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.idx import read_idx
 from i2dl_keras.data.load import TFDS_NAMES, load_source
@@ -22,6 +23,7 @@ __all__ = [
     "held_out_count",
     "load_source",
     "make_pipeline",
+    "random_affine",
     "read_idx",
     "split",
     "train_val_test",

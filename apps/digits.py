@@ -36,12 +36,12 @@ PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
 class Config(base.BaseConfig):
     """Settings of the digit recognizer."""
 
-    epochs: int = base.option(15, "most training epochs (early stopping may end sooner)")
+    epochs: int = base.option(20, "most training epochs (early stopping may end sooner)")
     batch_size: int = base.option(128, "examples per batch")
     learning_rate: float = base.option(2e-3, "initial learning rate (cosine decay to 0)")
     model: str = base.option("cnn", "architecture", choices=("cnn", "lenet5"))
     image_size: int = base.option(28, "square input size in pixels")
-    width: int = base.option(32, "filters of the first conv block (the second has twice as many)")
+    width: int = base.option(32, "filters of the first conv layer (the second has twice as many)")
     dropout: float = base.option(0.4, "dropout before the classifier")
     augment: bool = base.option(True, "random shifts, rotations and zooms of training batches")
     num_classes: int = base.option(10, "number of classes (set from the data when training)")
@@ -51,8 +51,8 @@ class Config(base.BaseConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.image_size < 10:
-            raise base.UsageError(f"--image-size must be at least 10, got {self.image_size}")
+        if self.image_size < 12:
+            raise base.UsageError(f"--image-size must be at least 12, got {self.image_size}")
         if self.width < 1:
             raise base.UsageError(f"--width must be at least 1, got {self.width}")
         if not 0 <= self.dropout < 1:

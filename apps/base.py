@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -321,11 +320,14 @@ def train(
     config: BaseConfig,
     echo: Callable[[str], None] = print,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> Path:
+) -> Path | None:
     """Trains `app` with `config` and writes a finished run folder; returns its path.
 
     `extra_callbacks` run after the built-in ones (early stopping, backup, TensorBoard), so an
     interruption they cause still leaves a checkpoint of the last finished epoch to resume from.
+
+    Under `--strategy multi_worker` every worker runs this same function in step; only the chief
+    keeps a run folder, and the others return `None`.
     """
     config.validate()
     keras.utils.set_random_seed(config.seed)
@@ -334,6 +336,13 @@ def train(
     policy = distribute.enable_mixed_precision(config.mixed_precision)
     strategy = distribute.get_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
+    workers = distribute.num_workers(strategy)
+    if workers > 1 and config.batch_size % strategy.num_replicas_in_sync:
+        # Keras all-reduces a first batch across workers to learn its shapes: they must agree.
+        raise UsageError(
+            f"--batch-size {config.batch_size} must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas of a multi-worker run"
+        )
 
     datasets = app.make_datasets(config, "train")
     echo(
@@ -348,10 +357,23 @@ def train(
     if chief:
         work = root / f".incomplete-{config_key(config)}"
     else:
-        # Workers other than the chief write to a throwaway folder (tf.distribute's advice).
-        work = Path(tempfile.mkdtemp(prefix="i2dl-worker-"))
+        # Other workers keep a backup of their own (weights are identical on every worker), so
+        # a rerun resumes with or without a shared file system, and never touch the chief's
+        # folder; their copy of the run is deleted at the end.
+        work = root / f".incomplete-{config_key(config)}-{distribute.task_name()}"
     backup = work / "backup"
-    if backup.is_dir() and any(backup.iterdir()):
+    # The epoch BackupAndRestore would resume from (Keras writes it after the weights).
+    progress = backup / "training_metadata.json"
+    resume_epoch = int(json.loads(progress.read_text())["epoch"]) if progress.is_file() else 0
+    if workers > 1:
+        epochs = distribute.gather_from_workers(strategy, resume_epoch)
+        if len(set(epochs)) > 1:
+            raise UsageError(
+                f"the workers would resume from different epochs ({epochs}): their "
+                f".incomplete-{config_key(config)}* folders under {root} disagree; delete them "
+                "on every worker to start over"
+            )
+    if resume_epoch:
         echo(f"resuming the interrupted run in {work}")
     work.mkdir(parents=True, exist_ok=True)
 
@@ -387,6 +409,8 @@ def train(
             shuffle=False,  # the pipeline shuffles, seeded
         ).history
     train_seconds = time.perf_counter() - started
+    fingerprint = distribute.weights_fingerprint(model)
+    echo(f"weights fingerprint: {fingerprint}")
     metrics = app.evaluate_model(model, datasets.test, config)
     echo("test " + ", ".join(f"{k}: {_fmt_metric(v)}" for k, v in metrics.items()))
 
@@ -407,6 +431,8 @@ def train(
                 "class_names": datasets.class_names,
             },
             "parameters": model.count_params(),
+            "weights_fingerprint": fingerprint,
+            "replicas": strategy.num_replicas_in_sync,
             "i2dl_keras_version": i2dl_keras.__version__,
         },
     )
@@ -418,7 +444,7 @@ def train(
     app.write_report(work, model, datasets, config)
     if not chief:
         shutil.rmtree(work, ignore_errors=True)
-        return work
+        return None
     shutil.rmtree(backup, ignore_errors=True)
     final = _final_run_dir(root)
     os.rename(work, final)
@@ -469,15 +495,29 @@ def tune(
     tuner_dir: str | None = None,
     overwrite: bool = False,
     echo=print,
-) -> Path:
-    """Searches the app's hyperparameters, prints the trials, then retrains the best config."""
+) -> Path | None:
+    """Searches the app's hyperparameters, prints the trials, then retrains the best config.
+
+    With KerasTuner's `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
+    set, the search is shared between processes: the chief (an id containing `chief`) serves
+    the oracle and runs no trial, then alone prints the table, retrains the best configuration
+    and returns its run folder; the workers run trials until none are left and return `None`.
+    """
     config.validate()
+    role = tuning.distributed_role()
+    if config.strategy == "multi_worker":
+        raise UsageError(
+            "tune does not run trials under --strategy multi_worker; spread a search over "
+            "machines with KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT"
+        )
     keras.utils.set_random_seed(config.seed)
     datasets = app.make_datasets(config, "train")
     config = _from_data(config, datasets)
     hypermodel = app.HyperModel(config)
     directory = tuner_dir or str(Path(config.output_dir) / app.NAME / "tuning")
     project = f"{tuner_kind}-{config_key(config)}"
+    # Trials use every local GPU when there are several (the strategy of the final training).
+    strategy = distribute.get_strategy(config.strategy)
     tuner = tuning.make_tuner(
         tuner_kind,
         hypermodel,
@@ -487,9 +527,20 @@ def tune(
         directory=directory,
         project_name=project,
         seed=config.seed,
-        overwrite=overwrite,
+        # Only the chief may start over: a worker would delete the search the chief serves.
+        overwrite=overwrite and role != "worker",
+        distribution_strategy=strategy if strategy.num_replicas_in_sync > 1 else None,
     )
     echo(f"tuning with {tuner_kind} in {Path(directory) / project} (rerun to resume)")
+    oracle = f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    if role == "chief":
+        echo(
+            f"serving the search at {oracle} as {tuner_id}; trials run on the workers (same "
+            "command, KERASTUNER_TUNER_ID=tuner1, tuner2, ...)"
+        )
+    elif role == "worker":
+        echo(f"running trials for the chief at {oracle} as {tuner_id}")
     tuner.search(
         datasets.train,
         validation_data=datasets.validation,
@@ -498,6 +549,9 @@ def tune(
         verbose=0,
         shuffle=False,
     )
+    if role == "worker":
+        echo(f"{tuner_id}: no trials left; the chief prints the results and retrains the best")
+        return None
     echo(tuning.trials_table(tuner))
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best = hypermodel.config_for(best_hp)
@@ -509,9 +563,66 @@ def tune(
     return train(app, best, echo=echo)
 
 
-def export_model(app, model_path, version: int | None = None, echo=print) -> Path:
-    """Exports a trained model as a checked TF SavedModel under `OUTPUT/APP/serving/N/`."""
-    model, config, _ = load_run(app, model_path)
+def export_model(
+    app,
+    model_path,
+    version: int | None = None,
+    echo=print,
+    format: str = "saved_model",
+    quantize: str | None = None,
+) -> Path:
+    """Exports a trained model, checked, with a `MODEL_CARD.md` next to the version folder.
+
+    `format="saved_model"` writes a TF SavedModel under `OUTPUT/APP/serving/N/`;
+    `format="tflite"` a LiteRT flatbuffer `OUTPUT/APP/tflite/N/model.tflite` of the Keras model
+    (float inputs, no decoding), optionally int8-quantized (`quantize="int8"`) with inputs of the
+    training pipeline as the representative data, and compared with the Keras model on test
+    inputs. Returns the version folder (SavedModel) or the `.tflite` file.
+    """
+    from apps import model_card
+
+    model, config, run_dir = load_run(app, model_path)
+    if format == "tflite":
+        import numpy as np
+
+        def first_inputs(dataset, count):
+            batches, total = [], 0
+            for x, _ in dataset:
+                batches.append(keras.ops.convert_to_numpy(x))
+                total += len(batches[-1])
+                if total >= count:
+                    break
+            return np.concatenate(batches)[:count]
+
+        datasets = app.make_datasets(config, "train")
+        result = export.export_tflite(
+            model,
+            Path(config.output_dir) / app.NAME / "tflite",
+            check_inputs=first_inputs(datasets.test, 64),
+            representative_inputs=first_inputs(datasets.train, 256) if quantize else None,
+            quantize=quantize,
+            version=version,
+        )
+        agreement = "" if result.agreement is None else f", top-1 agreement {result.agreement:.1%}"
+        check = (
+            f"The {quantize or 'float32'} TFLite model was checked against the Keras model on "
+            f"{min(64, datasets.num_examples.get('test', 64))} test inputs: largest output "
+            f"difference {result.max_abs_diff:.2g}{agreement}."
+        )
+        echo(f"exported {result.path}")
+        echo(check)
+        card = model_card.write_model_card(
+            app,
+            run_dir,
+            result.path.parent,
+            signatures=model_card.tflite_signatures(result.path),
+            artifact=f"LiteRT/TFLite flatbuffer ({quantize or 'float32'}, `{result.path.name}`)",
+            notes=[check],
+        )
+        echo(f"model card: {card}")
+        return result.path
+    if quantize:
+        raise UsageError("--quantize applies to --format tflite only")
     serving_dir = Path(config.output_dir) / app.NAME / "serving"
     path = export.export_serving(
         model,
@@ -523,4 +634,5 @@ def export_model(app, model_path, version: int | None = None, echo=print) -> Pat
     echo(f"exported {path} (checked in a fresh process without i2dl_keras)")
     loaded_names = ", ".join(app.serving_endpoints(model, config))
     echo(f"signatures: {loaded_names}")
+    echo(f"model card: {model_card.write_model_card(app, run_dir, path)}")
     return path

@@ -26,13 +26,17 @@ from typing import Any  # noqa: E402
 
 APPS = {
     "digits": "handwritten digit recognition (LeNet-5 or a small CNN)",
+    "denoise": "denoising autoencoders: corrupted images in, clean images out (PSNR, SSIM)",
+    "segmentation": "semantic segmentation with a fully convolutional network (U-Net or FCN)",
+    "transfer": "transfer learning: an ImageNet backbone, frozen then fine-tuned",
+    "sentiment": "text sentiment: an LSTM (the course's or cuDNN) reading raw sentences",
 }
 VERBS = {
     "train": "train a model and save a run folder under saved_models/APP/",
     "evaluate": "evaluate a run on a data source's test split",
     "predict": "predict labels for image/text inputs",
     "tune": "search hyperparameters with KerasTuner, then retrain the best",
-    "export": "export a run as a TF Serving SavedModel under saved_models/APP/serving/N/",
+    "export": "export a run as a TF Serving SavedModel (or --format tflite) with a model card",
 }
 TUNER_KINDS = ("hyperband", "random", "bayesian", "grid")
 
@@ -47,7 +51,9 @@ def _main_help() -> str:
     return (
         "usage: i2dl APP VERB [flags]   (or: python -m apps APP VERB [flags])\n\n"
         f"apps:\n{apps}\n\nverbs:\n{verbs}\n\n"
-        "`i2dl APP --help` lists an app's verbs, `i2dl APP VERB --help` its flags."
+        "`i2dl APP --help` lists an app's verbs, `i2dl APP VERB --help` its flags.\n\n"
+        "serve:\n  i2dl serve [saved_models] [--port 8501] [--grpc-port 8500]\n"
+        "                serve every export with TF Serving's REST and gRPC APIs"
     )
 
 
@@ -188,6 +194,20 @@ def build_parser(app_name: str, app) -> argparse.ArgumentParser:
             )
         if verb == "export":
             sub.add_argument(
+                "--format",
+                choices=("saved_model", "tflite"),
+                default="saved_model",
+                help="saved_model: TF Serving's layout under serving/N/; tflite: a LiteRT "
+                "flatbuffer under tflite/N/ (default: saved_model)",
+            )
+            sub.add_argument(
+                "--quantize",
+                choices=("int8",),
+                default=None,
+                help="with --format tflite: int8 weights and activations, calibrated on "
+                "training inputs",
+            )
+            sub.add_argument(
                 "--version",
                 type=int,
                 default=None,
@@ -216,6 +236,10 @@ def run(argv: Sequence[str]) -> int:
         print(_main_help())
         return 0 if argv else 2
     app_name = argv[0]
+    if app_name == "serve":
+        from apps import serve
+
+        return serve.main(argv[1:])
     if app_name not in APPS:
         print(f"i2dl: error: unknown app {app_name!r}; choose from {sorted(APPS)}", file=sys.stderr)
         return 2
@@ -243,7 +267,11 @@ def run(argv: Sequence[str]) -> int:
     elif args.verb == "predict":
         base.predict(app, args.model, args.inputs)
     elif args.verb == "export":
-        base.export_model(app, args.model, version=args.version)
+        if args.quantize and args.format != "tflite":
+            raise CliError("--quantize int8 needs --format tflite")
+        base.export_model(
+            app, args.model, version=args.version, format=args.format, quantize=args.quantize
+        )
     return 0
 
 

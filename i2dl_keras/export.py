@@ -16,14 +16,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ExportError", "Endpoint", "export_serving", "next_version"]
+__all__ = [
+    "ExportError",
+    "Endpoint",
+    "TFLiteExport",
+    "export_serving",
+    "export_tflite",
+    "next_version",
+]
 
 # An endpoint is the function to serve and the `tf.TensorSpec`s of its arguments, in order. The
 # spec names become the signature's input names, which clients use as request keys.
@@ -179,3 +188,163 @@ def _serve_in_fresh_process(path: Path, requests: Mapping, timeout: float) -> di
                 + proc.stderr[-3000:]
             )
         return json.loads(out_file.read_text())
+
+
+# --------------------------------------------------------------------------- LiteRT / TFLite
+
+
+class TFLiteExport(NamedTuple):
+    """What `export_tflite` wrote and how closely it reproduces the Keras model."""
+
+    path: Path
+    max_abs_diff: float
+    agreement: float | None
+
+
+TFLITE_FILE = "model.tflite"
+
+
+def export_tflite(
+    model: keras.Model,
+    tflite_dir: str | os.PathLike,
+    check_inputs: np.ndarray,
+    representative_inputs: np.ndarray | None = None,
+    quantize: str | None = None,
+    version: int | None = None,
+    atol: float | None = None,
+    min_agreement: float | None = None,
+) -> TFLiteExport:
+    """Writes `model` as a LiteRT (TFLite) flatbuffer `tflite_dir/N/model.tflite`, checked.
+
+    The model is traced into a SavedModel with one `serving_default` signature (input
+    `inputs`, outputs `output_0`, `output_1`, ... in the order of the model's flattened outputs)
+    and converted with TFLite's builtin ops only, so any LiteRT runtime can run it. With
+    `quantize="int8"` weights and activations become int8 (full-integer post-training
+    quantization, calibrated on `representative_inputs`); inputs and outputs stay float32. The
+    flatbuffer is then run by the TFLite interpreter on `check_inputs`, one example at a time as
+    on a device, and compared with the Keras model; only if it agrees is it moved into place.
+
+    Args:
+        model: A Keras model with one input.
+        tflite_dir: The folder of versions (`.../APP/tflite`).
+        check_inputs: A batch of model inputs to compare the two on.
+        representative_inputs: A batch of typical inputs (from the training pipeline) to
+            calibrate int8 ranges. Required for `quantize="int8"`. Defaults to `None`.
+        quantize: `None` (float32) or `"int8"`. Defaults to `None`.
+        version: The version number. Defaults to `None` (one above the highest present).
+        atol: Largest allowed absolute difference of any output. Defaults to `None` (`1e-4`
+            for float32; for int8 a tenth of the largest absolute Keras output).
+        min_agreement: Smallest allowed share of examples whose arg-max over the last axis of
+            the first output agrees (for outputs with more than one column). Defaults to `None`
+            (`1.0` for float32, `0.9` for int8).
+
+    Returns:
+        A `TFLiteExport`: the path of `model.tflite`, the largest absolute difference and the
+        arg-max agreement (`None` when the first output has one column).
+
+    Raises:
+        ExportError: if the version exists already, the model cannot be expressed in TFLite
+            builtin ops, or the interpreter's outputs differ by more than allowed.
+    """
+    if quantize not in (None, "int8"):
+        raise ValueError(f"`quantize` must be None or 'int8'. Received: quantize={quantize!r}")
+    if quantize and (representative_inputs is None or len(representative_inputs) == 0):
+        raise ValueError(
+            "`representative_inputs` are required to calibrate int8 quantization. Received: "
+            "representative_inputs=None"
+        )
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"`model` must have exactly one input. Received: {len(model.inputs)} inputs"
+        )
+    check_inputs = np.asarray(check_inputs)
+    if len(check_inputs) == 0:
+        raise ValueError("`check_inputs` must hold at least one example. Received: an empty batch")
+    tflite_dir = Path(tflite_dir)
+    tflite_dir.mkdir(parents=True, exist_ok=True)
+    version = next_version(tflite_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"`version` must be a positive integer. Received: version={version}")
+    final = tflite_dir / str(version)
+    if final.exists():
+        raise ExportError(
+            f"{final} exists already; exports are never overwritten. Pass another --version "
+            "or leave it out to take the next free number."
+        )
+
+    input_tensor = model.inputs[0]
+    spec = tf.TensorSpec((None, *input_tensor.shape[1:]), input_tensor.dtype, name="inputs")
+
+    def serve(inputs):
+        outputs = keras.tree.flatten(model(inputs, training=False))
+        return {f"output_{i}": out for i, out in enumerate(outputs)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    tmp = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=tflite_dir))
+    try:
+        archive.write_out(str(tmp / "saved_model"), verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(tmp / "saved_model"), signature_keys=["serving_default"]
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "int8":
+            calibration = np.asarray(representative_inputs, dtype=spec.dtype.as_numpy_dtype)
+
+            def representative_dataset():
+                for example in calibration:
+                    yield [example[None]]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            flatbuffer = converter.convert()
+        except Exception as exc:
+            raise ExportError(
+                "the model could not be converted to TFLite builtin ops (it uses an op "
+                f"that LiteRT does not have, or takes strings): {str(exc)[-1500:]}"
+            ) from None
+        (tmp / "model").mkdir()
+        (tmp / "model" / TFLITE_FILE).write_bytes(flatbuffer)
+
+        expected = {
+            k: keras.ops.convert_to_numpy(v)
+            for k, v in serve(tf.constant(check_inputs, dtype=spec.dtype)).items()
+        }
+        got = _run_tflite(flatbuffer, check_inputs.astype(spec.dtype.as_numpy_dtype))
+        if sorted(got) != sorted(expected):
+            raise ExportError(
+                f"the TFLite outputs {sorted(got)} are not the model's {sorted(expected)}"
+            )
+        scale = max(float(np.max(np.abs(v))) for v in expected.values())
+        if atol is None:
+            atol = 1e-4 if quantize is None else 0.1 * max(scale, 1e-6)
+        if min_agreement is None:
+            min_agreement = 1.0 if quantize is None else 0.9
+        worst = max(float(np.max(np.abs(got[k] - expected[k]))) for k in expected)
+        first = expected["output_0"]
+        agreement = None
+        if first.ndim >= 2 and first.shape[-1] > 1:
+            agreement = float(np.mean(got["output_0"].argmax(-1) == first.argmax(-1)))
+        if worst > atol or (agreement is not None and agreement < min_agreement):
+            raise ExportError(
+                f"the TFLite model differs from the Keras model by up to {worst:.3g} "
+                f"(allowed {atol:.3g}); arg-max agreement {agreement}; nothing was written"
+            )
+        os.rename(tmp / "model", final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return TFLiteExport(final / TFLITE_FILE, worst, agreement)
+
+
+def _run_tflite(flatbuffer: bytes, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Runs the `serving_default` signature example by example, as a device would."""
+    with warnings.catch_warnings():
+        # tf.lite.Interpreter warns that it moves to the ai_edge_litert package; same runtime.
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    runner = interpreter.get_signature_runner("serving_default")
+    rows = [runner(inputs=example[None]) for example in inputs]
+    return {k: np.concatenate([row[k] for row in rows]) for k in rows[0]}

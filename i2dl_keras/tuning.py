@@ -1,10 +1,53 @@
-"""KerasTuner glue: one way to build a tuner of any kind, and a readable table of its trials."""
+"""KerasTuner glue: one way to build a tuner of any kind, and a readable table of its trials.
+
+A search can be spread over processes and machines with KerasTuner's own environment variables:
+every process runs the same command with `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
+naming the chief, and its own `KERASTUNER_TUNER_ID`; the one whose id contains `chief` runs the
+oracle (it picks hyperparameters and records results, and trains nothing), the others run the
+trials it hands out. `distributed_role` says which one this process is.
+"""
 
 from __future__ import annotations
 
+import os
+
 import keras_tuner as kt
 
-__all__ = ["TUNERS", "make_tuner", "trials_table"]
+__all__ = ["TUNERS", "distributed_role", "make_tuner", "trials_table"]
+
+ORACLE_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def distributed_role() -> str:
+    """This process's part in a distributed search, read from KerasTuner's environment.
+
+    Returns:
+        `"chief"` (serves the oracle, runs no trial), `"worker"` (runs trials for the chief) or
+        `"alone"` (none of the variables set: an ordinary search in this process).
+
+    Raises:
+        ValueError: if only some of `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and
+            `KERASTUNER_ORACLE_PORT` are set, or the port is not a number.
+    """
+    present = [name for name in ORACLE_ENV if os.environ.get(name)]
+    if not present:
+        return "alone"
+    if len(present) < len(ORACLE_ENV):
+        missing = [name for name in ORACLE_ENV if name not in present]
+        raise ValueError(
+            f"a distributed search needs all of {', '.join(ORACLE_ENV)}; "
+            f"{', '.join(missing)} not set. Received: "
+            + ", ".join(f"{name}={os.environ[name]!r}" for name in present)
+        )
+    port = os.environ["KERASTUNER_ORACLE_PORT"]
+    if not port.isdigit():
+        raise ValueError(
+            "KERASTUNER_ORACLE_PORT must be a port number. "
+            f"Received: KERASTUNER_ORACLE_PORT={port!r}"
+        )
+    # KerasTuner's own rule (keras_tuner/src/distribute/utils.py): "chief" in the id.
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
 
 TUNERS = ("hyperband", "random", "bayesian", "grid")
 

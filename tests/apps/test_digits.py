@@ -112,7 +112,7 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
     assert cli.main(["digits", "export", "--model", str(run)]) == 0
     assert cli.main(["digits", "export", "--model", str(run)]) == 0
     serving = out / "digits" / "serving"
-    assert sorted(p.name for p in serving.iterdir() if not p.name.startswith(".")) == ["1", "2"]
+    assert sorted(p.name for p in serving.iterdir() if p.name.isdigit()) == ["1", "2"]
     code = cli.main(["digits", "export", "--model", str(run), "--version", "1"])
     assert code == 2, "an existing version must not be overwritten"
 

@@ -1,0 +1,377 @@
+"""The sentiment app end to end: every verb on synthetic data, masking, the two LSTMs, export."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps import base, cli, sentiment
+
+# Tiny and one-directional: tracing a bidirectional LSTM costs seconds per graph; the
+# bidirectional model is checked without training below.
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--vocab-size",
+    "200",
+    "--embedding-dim",
+    "8",
+    "--units",
+    "4",
+    "--no-bidirectional",
+]
+FAST = ["--data", "synthetic", *TINY]
+TEXTS = [
+    "a wonderful , moving film",
+    "dull and tedious",
+    "the plot is predictable but the acting is wonderful and the score is moving",
+    "boring",
+    "an awful , tedious , predictable mess with a dull script",
+    "wonderful",
+]
+
+
+def _runs(root):
+    return sorted(p for p in (root / "sentiment").glob("run-*") if p.is_dir())
+
+
+def _config(**kwargs) -> sentiment.Config:
+    values = dict(data="synthetic", vocab_size=50, embedding_dim=6, units=5)
+    values.update(kwargs)
+    return sentiment.Config(**values)
+
+
+def _adapted(config: sentiment.Config) -> keras.Model:
+    model = sentiment.build_model(config)
+    labels = np.arange(len(TEXTS), dtype=np.float32)[:, None] % 2
+    sentiment.adapt_vectorizer(model, tf.data.Dataset.from_tensor_slices((TEXTS, labels)).batch(4))
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    assert cli.main(["sentiment", "train", *FAST, "--output-dir", str(out)]) == 0
+    (run,) = _runs(out)
+    return out, run
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    out, run = trained
+    for name in (
+        "model.keras",
+        "config.json",
+        "metrics.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        sentiment.CONFIDENTLY_WRONG_FILE,
+    ):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"accuracy", "loss", "auc"}
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and 0.0 <= metrics["test"]["auc"] <= 1.0
+    assert metrics["data"]["num_examples"] == {"train": 144, "validation": 16, "test": 40}
+    config = json.loads((run / "config.json").read_text())
+    assert config["class_names"] == "neg,pos" and config["num_classes"] == 2
+    assert config["train_examples"] == 144
+    assert not list((out / "sentiment").glob(".incomplete-*")), "work folder left behind"
+
+
+def test_confidently_wrong_table_lists_mistakes_most_confident_first(trained):
+    _, run = trained
+    header, *rows = (run / sentiment.CONFIDENTLY_WRONG_FILE).read_text("utf-8").splitlines()
+    assert header.split("\t") == ["confidence", "true", "predicted", "text"]
+    accuracy = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+    assert len(rows) == min(sentiment.CONFIDENTLY_WRONG_ROWS, round((1 - accuracy) * 40))
+    confidences = [float(r.split("\t")[0]) for r in rows]
+    assert confidences == sorted(confidences, reverse=True)
+    for row in rows:
+        confidence, true, predicted, text = row.split("\t")
+        assert true != predicted and {true, predicted} == {"neg", "pos"} and text
+        assert 0.5 <= float(confidence) <= 1.0
+
+
+def test_confidently_wrong_orders_by_the_wrong_class_probability():
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.05, 0.95], [0.2, 0.8]])
+    labels = np.array([0, 0, 0, 1])
+    rows = sentiment.confidently_wrong(["a", "b", "c", "d"], labels, probs, ["neg", "pos"])
+    assert [(text, round(c, 2)) for c, _, _, text in rows] == [("c", 0.95), ("b", 0.6)]
+
+
+def test_evaluate_json_is_the_last_line(trained, capsys):
+    _, run = trained
+    assert cli.main(["sentiment", "evaluate", "--model", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(metrics) == {"accuracy", "loss", "auc"}
+    saved = json.loads((run / "metrics.json").read_text())["test"]
+    # synthetic has a test split of its own: evaluate sees exactly what train tested on.
+    for key in ("accuracy", "loss", "auc"):
+        assert metrics[key] == pytest.approx(saved[key], abs=1e-5), key
+
+
+def test_predict_sentences_and_a_latin1_file(trained, tmp_path, capsys):
+    _, run = trained
+    sentences = tmp_path / "sentences.txt"
+    # Latin-1 bytes (not valid UTF-8), a blank line and Windows line ends.
+    sentences.write_bytes("très émouvant\r\n\r\nun désastre, señor\r\n".encode("latin-1"))
+    argv = ["sentiment", "predict", "--model", str(run), "a wonderful film", f"@{sentences}"]
+    assert cli.main([*argv, "@@home"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[-4:]
+    texts = []
+    for line in lines:
+        label, prob, text = line.split("\t")
+        assert label in ("neg", "pos") and 0.5 <= float(prob) <= 1.0
+        texts.append(text)
+    assert texts == ["a wonderful film", "très émouvant", "un désastre, señor", "@home"]
+
+
+def test_predict_probability_is_the_models(trained):
+    _, run = trained
+    model, config, _ = base.load_run(sentiment, run)
+    (line,) = sentiment.predict_inputs(model, config, ["tedious film"])
+    label, prob, _ = line.split("\t")
+    p = float(model.predict_on_batch(tf.constant(["tedious film"]))[0, 0])
+    assert label == ("pos" if p >= 0.5 else "neg")
+    assert float(prob) == pytest.approx(max(p, 1 - p), abs=1e-4)
+
+
+def test_predict_rejects_a_missing_file(trained, tmp_path, capsys):
+    _, run = trained
+    missing = tmp_path / "nope.txt"
+    assert cli.main(["sentiment", "predict", "--model", str(run), f"@{missing}"]) == 2
+    assert f"@{missing}: cannot read it" in capsys.readouterr().err
+
+
+def test_export_and_keras_file_answer_raw_strings_in_a_fresh_process(trained, tmp_path):
+    out, run = trained
+    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
+    serving = out / "sentiment" / "serving" / "1"
+    assert (serving / "saved_model.pb").is_file()
+
+    texts = ["a wonderful film", "", "naïve — überlong… " * 30, "dull"]
+    model = keras.saving.load_model(run / "model.keras")
+    p = model.predict_on_batch(tf.constant(texts))[:, 0]
+    expected = np.stack([1 - p, p], axis=-1)
+    vocabulary = model.get_layer(sentiment.VECTORIZER).get_vocabulary()
+    # First as a serving client (TensorFlow only), then as a Keras user with i2dl_keras.
+    script = textwrap.dedent(f"""
+        import json, sys, numpy as np, tensorflow as tf
+        texts = {texts!r}
+        sig = tf.saved_model.load({str(serving)!r}).signatures["serving_default"]
+        out = sig(text=tf.constant([t.encode("utf-8") for t in texts]))
+        assert "i2dl_keras" not in sys.modules
+        served = out["probabilities"].numpy().tolist(), out["class_ids"].numpy().tolist()
+        import keras, i2dl_keras
+        model = keras.saving.load_model({str(run / "model.keras")!r})
+        vocabulary = [str(t) for t in model.get_layer("vectorize").get_vocabulary()]
+        reloaded = model.predict_on_batch(tf.constant(texts))[:, 0].tolist()
+        json.dump([served, vocabulary, reloaded], open("result.json", "w"))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (probabilities, class_ids), fresh_vocabulary, reloaded = json.loads(
+        (tmp_path / "result.json").read_text()
+    )
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert class_ids == expected.argmax(-1).tolist()
+    assert fresh_vocabulary == [str(t) for t in vocabulary] and len(vocabulary) > 20
+    np.testing.assert_allclose(reloaded, p, atol=1e-6)
+
+
+def test_train_without_data_says_how_to_get_some(capsys):
+    assert cli.main(["sentiment", "train"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, "one line"
+    for hint in ("--data is required", "rt-polarity", "--data imdb --download", "aclImdb", "csv"):
+        assert hint in err, hint
+
+
+def test_imdb_offline_fails_fast_with_instructions(tmp_path, capsys):
+    argv = ["sentiment", "train", "--data", "imdb", "--data-dir", str(tmp_path), *TINY]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "imdb_reviews" in err and "--download" in err and "--data PATH" in err
+
+
+def test_bad_settings_exit_2(capsys):
+    assert cli.main(["sentiment", "train", *FAST, "--dropout", "1.5"]) == 2
+    assert "--dropout must be in [0, 1)" in capsys.readouterr().err
+
+
+def _scores(model, texts):
+    # Eager calls: tracing a bidirectional LSTM into a graph costs seconds per model.
+    return model(tf.constant(texts), training=False).numpy()
+
+
+@pytest.mark.parametrize("depth, pooling", [(2, "last"), (1, "mean")])
+def test_masking_makes_padding_invisible(depth, pooling, monkeypatch):
+    # Bidirectional: the backward direction meets the padding first.
+    model = _adapted(_config(depth=depth, pooling=pooling))
+    alone = _scores(model, ["dull and tedious"])
+    padded = _scores(model, ["dull and tedious", TEXTS[2], ""])
+    np.testing.assert_allclose(padded[:1], alone, atol=1e-6)
+    assert abs(float(padded[0, 0] - padded[1, 0])) > 1e-6, "the model must see the words"
+
+    # The control: the same weights without the mask score the padded sentence differently.
+    embedding = keras.layers.Embedding
+
+    def unmasked_embedding(*args, **kwargs):
+        return embedding(*args, **{**kwargs, "mask_zero": False})
+
+    monkeypatch.setattr(keras.layers, "Embedding", unmasked_embedding)
+    unmasked = _adapted(_config(depth=depth, pooling=pooling))
+    unmasked.set_weights(model.get_weights())
+    unmasked_alone = _scores(unmasked, ["dull and tedious"])
+    unmasked_padded = _scores(unmasked, ["dull and tedious", TEXTS[2]])
+    assert abs(float(unmasked_padded[0, 0] - unmasked_alone[0, 0])) > 1e-5
+
+
+def test_max_length_cuts_long_texts():
+    model = _adapted(_config(max_length=3, bidirectional=False))
+    scores = _scores(model, ["dull and tedious", "dull and tedious film"])
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-6)
+    scores = _scores(model, ["dull and", "dull and tedious"])
+    assert abs(float(scores[0, 0] - scores[1, 0])) > 1e-6
+
+
+def test_i2dl_and_keras_lstm_give_the_same_model():
+    ours = _adapted(_config(cell="i2dl", depth=2))
+    theirs = _adapted(_config(cell="keras", depth=2))
+    assert any(isinstance(layer.forward_layer, keras.layers.LSTM) for layer in _bidi(theirs))
+    assert not any(isinstance(layer.forward_layer, keras.layers.LSTM) for layer in _bidi(ours))
+    theirs.set_weights(ours.get_weights())
+    batch = tf.constant(TEXTS)
+    np.testing.assert_allclose(_scores(theirs, TEXTS), _scores(ours, TEXTS), atol=1e-6)
+    # And the same gradients, so training follows the same path.
+    labels = tf.constant(np.arange(len(TEXTS)) % 2, tf.float32)[:, None]
+    grads = []
+    for model in (ours, theirs):
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(y=labels, y_pred=model(batch, training=False))
+        grads.append(
+            [
+                tf.convert_to_tensor(g).numpy()
+                for g in tape.gradient(loss, model.trainable_variables)
+            ]
+        )
+    for g_ours, g_theirs in zip(*grads):
+        np.testing.assert_allclose(g_ours, g_theirs, atol=1e-6)
+
+
+def _bidi(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)]
+
+
+def test_latin1_files_are_read_without_loss_and_the_vocabulary_survives_reload(tmp_path):
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    positive = ["très émouvant , señor", "un chef-d'œuvre\x85 vraiment", "joyeux et drôle"]
+    negative = ["ennuyeux", "raté et long", "sans intérêt", "pénible"]
+    # Latin-1 with a byte 0x85 (Windows' ellipsis read as Latin-1: U+0085, a line break to
+    # str.splitlines) inside a sentence; '\x9c' stands for 'œ' in that code page.
+    (folder / "reviews.pos").write_bytes(
+        "\n".join(t.replace("œ", "\x9c") for t in positive).encode("latin-1")
+    )
+    (folder / "reviews.neg").write_text("\n".join(negative), encoding="utf-8")
+    config = _config(data=str(folder), bucket=True, validation_fraction=0.2, test_fraction=0.2)
+    datasets = sentiment.make_datasets(config, "train")
+    assert datasets.class_names == ["neg", "pos"]
+    assert any("Latin-1" in note for note in datasets.notes)
+    seen = {}
+    for ds in (datasets.train, datasets.validation, datasets.test):
+        for x, y in ds.unbatch():
+            seen[x.numpy().decode("utf-8")] = int(y.numpy()[0])
+    expected = {t.replace("œ", "\x9c"): 1 for t in positive} | {t: 0 for t in negative}
+    assert seen == expected
+
+    model = sentiment.build_model(config)
+    vocabulary = sentiment.adapt_vectorizer(
+        model, tf.data.Dataset.from_tensor_slices((list(seen), list(seen.values()))).batch(4)
+    )
+    assert "émouvant" in vocabulary and "señor" in vocabulary
+    assert not any("\x85" in token for token in vocabulary), "would split on reload"
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer(sentiment.VECTORIZER).get_vocabulary() == (
+        model.get_layer(sentiment.VECTORIZER).get_vocabulary()
+    )
+    np.testing.assert_allclose(_scores(reloaded, list(seen)), _scores(model, list(seen)), atol=1e-6)
+
+
+def test_bucketing_groups_lengths_and_keeps_every_example():
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["w"] * int(n)) for n in rng.integers(1, 60, size=100)]
+    labels = np.arange(100, dtype=np.float32)[:, None]
+    batched = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(16)
+    config = _config(batch_size=16, max_length=50)
+    bucketed = sentiment.bucket_batches(batched, config)
+    batches = list(bucketed)
+    assert int(bucketed.cardinality()) == len(batches)
+    edges = [e for e in sentiment.BUCKET_EDGES if e < 50]
+    padded_plain = sum(
+        16 * max(len(t.split()) for t in texts[i : i + 16]) for i in range(0, 100, 16)
+    )
+    padded_bucketed = 0
+    ids = []
+    for x, y in batches:
+        lengths = [len(t.split()) for t in x.numpy()]
+        assert len(set(np.searchsorted(edges, lengths, side="right"))) == 1, lengths
+        assert len(lengths) <= 16
+        padded_bucketed += len(lengths) * max(lengths)
+        ids += [int(v) for v in y.numpy()[:, 0]]
+    assert sorted(ids) == list(range(100))
+    assert padded_bucketed < 0.7 * padded_plain
+
+
+def test_hypermodel_builds_and_adapts_in_fit():
+    config = _config(num_classes=3, epochs=1, batch_size=4)
+    hypermodel = sentiment.HyperModel(config)
+    hp = kt.HyperParameters()
+    hp.Fixed("bidirectional", False)  # only to train faster below
+    model = hypermodel.build(hp)
+    assert model.output_shape == (None, 3) and model.optimizer is not None
+    assert {"vocab_size", "embedding_dim", "units", "depth", "bidirectional", "dropout"} <= set(
+        hp.values
+    )
+    train = tf.data.Dataset.from_tensor_slices((TEXTS, np.arange(6) % 3)).batch(3)
+    hypermodel.fit(hp, model, train, epochs=1, verbose=0)
+    vocabulary = model.get_layer(sentiment.VECTORIZER).get_vocabulary()
+    assert "wonderful" in vocabulary and "tedious" in vocabulary
+
+
+def test_tune_tiny_search_then_retrain(tmp_path, capsys):
+    argv = ["sentiment", "tune", *FAST, "--tuner", "grid", "--max-trials", "1"]
+    argv += ["--max-epochs", "1", "--output-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trial" in out and "retraining the best" in out
+    (run,) = _runs(tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    assert config["vocab_size"] in (6000, 12000, 20000), "the retrained run uses the search's"
+
+
+@pytest.mark.slow
+def test_rt_polarity_reaches_72_percent(shared_data, tmp_path):
+    argv = ["sentiment", "train", "--data", str(shared_data / "rt-polarity")]
+    assert cli.main([*argv, "--epochs", "6", "--output-dir", str(tmp_path)]) == 0
+    (run,) = _runs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"]["num_examples"]["test"] == 1600
+    assert metrics["test"]["accuracy"] >= 0.72, metrics["test"]

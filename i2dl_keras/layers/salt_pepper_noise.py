@@ -47,9 +47,9 @@ class SaltPepperNoise(keras.layers.Layer):
     def __init__(self, rate=0.1, low=0.0, high=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _checks.rate("rate", rate)
-        if not _checks._is_real(low):
+        if not _checks.is_real(low):
             raise ValueError(f"`low` must be a number. Received: low={low!r}")
-        if not _checks._is_real(high) or high < low:
+        if not _checks.is_real(high) or high < low:
             raise ValueError(f"`high` must be a number >= low={low!r}. Received: high={high!r}")
         self.low = float(low)
         self.high = float(high)

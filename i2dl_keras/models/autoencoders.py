@@ -49,7 +49,7 @@ NOISE_TYPES = ("gaussian", "salt_pepper", "masking")
 
 def _check_input_shape(value: Any, image: bool = False) -> tuple[int, ...]:
     ok = isinstance(value, (list, tuple)) and len(value) >= 1
-    ok = ok and all(_checks._is_int(d) and d >= 1 for d in value)
+    ok = ok and all(_checks.is_int(d) and d >= 1 for d in value)
     if image and ok:
         ok = len(value) == 3
     if not ok:
@@ -63,7 +63,7 @@ def _check_input_shape(value: Any, image: bool = False) -> tuple[int, ...]:
 
 def _check_widths(name: str, value: Any, min_len: int) -> tuple[int, ...]:
     ok = isinstance(value, (list, tuple)) and len(value) >= min_len
-    if not ok or not all(_checks._is_int(w) and w >= 1 for w in value):
+    if not ok or not all(_checks.is_int(w) and w >= 1 for w in value):
         what = "a (possibly empty) sequence" if min_len == 0 else f"a sequence of {min_len}+"
         raise ValueError(
             f"`{name}` must be {what} of positive integers. Received: {name}={value!r}"
@@ -412,7 +412,7 @@ def sparse_autoencoder(
     sparsity_weight = _checks.non_negative_float("sparsity_weight", sparsity_weight)
     code_activation = _check_activation("code_activation", code_activation)
     if sparsity_target is not None:
-        if not _checks._is_real(sparsity_target) or not 0.0 < sparsity_target < 1.0:
+        if not _checks.is_real(sparsity_target) or not 0.0 < sparsity_target < 1.0:
             raise ValueError(
                 "`sparsity_target` must be None or a float strictly between 0 and 1. "
                 f"Received: sparsity_target={sparsity_target!r}"
@@ -499,7 +499,7 @@ def denoising_autoencoder(
     if noise not in NOISE_TYPES:
         raise ValueError(f"`noise` must be one of {NOISE_TYPES}. Received: noise={noise!r}")
     upper = 1.0 if noise == "gaussian" else math.nextafter(1.0, 0.0)
-    if not _checks._is_real(noise_level) or not 0.0 <= noise_level <= upper:
+    if not _checks.is_real(noise_level) or not 0.0 <= noise_level <= upper:
         expected = "in [0, 1] (a standard deviation)" if noise == "gaussian" else "in [0, 1)"
         raise ValueError(
             f"`noise_level` must be a float {expected} for noise={noise!r}. "

@@ -219,7 +219,7 @@ def classifier_from_encoder(
             "`autoencoder_or_encoder` must be a keras.Model. "
             f"Received: autoencoder_or_encoder={autoencoder_or_encoder!r}"
         )
-    if not _checks._is_int(num_classes) or num_classes < 2:
+    if not _checks.is_int(num_classes) or num_classes < 2:
         raise ValueError(
             f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
         )

@@ -9,6 +9,7 @@ from i2dl_keras.losses.categorical_crossentropy import (
     CategoricalCrossentropy,
     categorical_crossentropy,
 )
+from i2dl_keras.losses.dice import Dice, dice
 from i2dl_keras.losses.l1 import L1, l1
 from i2dl_keras.losses.l2 import L2, l2
 from i2dl_keras.losses.mean_squared_error import MeanSquaredError, mean_squared_error
@@ -23,11 +24,13 @@ __all__ = [
     "L2",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "Dice",
     "MeanSquaredError",
     "MulticlassHinge",
     "SparseCategoricalCrossentropy",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "dice",
     "l1",
     "l2",
     "mean_squared_error",

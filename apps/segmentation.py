@@ -1,0 +1,913 @@
+"""Semantic segmentation: a class for every pixel, with a fully convolutional network.
+
+Data: `--data oxford_iiit_pet` (TFDS; pet, background and border trimaps, resized to 128x128
+by default since its photos differ in size), `--data PATH` to a folder of `image/` + `label/`
+pairs (such as ../shared/data/membrane: masks are 8-bit PNGs whose distinct values become the
+classes, in sorted order, named in the run's config), or `--data synthetic` (generated shapes
+with exact masks, for smoke tests). Models: `--model unet` (the default, `i2dl_keras.models.unet`)
+or `--model fcn` (the course's FCN-8s, `i2dl_keras.models.fcn`), or a U-Net decoder on a
+`keras.applications` MobileNetV2 encoder (`--encoder mobilenet_v2 --weights imagenet|none|FILE`).
+
+Training uses random crops (`--crop-size`) of images and masks augmented together (flips and
+small rotations; masks by nearest neighbour, so no new class values appear) and pixel-wise
+cross-entropy, optionally class-weighted, Dice, or both (`--loss`). The networks are fully
+convolutional: prediction pads any image to a multiple of the network's stride (mirroring its
+border) and crops the result back; images larger than `--tile-size` are predicted in
+overlapping tiles of which only the centres are kept (the U-Net paper's overlap-tile strategy).
+
+Metric: intersection over union per class and its mean (`evaluate --json` prints
+`mean_iou`, `iou_per_class` and `pixel_accuracy`). A good result on the membrane data (18
+images to train, 6 to test): membrane IoU 0.70 and mean IoU 0.80 or more, where predicting
+"interior" everywhere scores 0 and 0.39 (see `benchmarks/segmentation.py`).
+
+The model takes float pixel intensities in [0, 255] (`channels` of them) and scales them
+itself; it outputs per-pixel class probabilities. The exported SavedModel takes encoded
+PNG/JPEG bytes of any size and returns the masks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
+
+from apps import base, plots
+from i2dl_keras import data as i2dl_data
+from i2dl_keras.data import tfds_source
+from i2dl_keras.losses.dice import Dice
+from i2dl_keras.models import fcn, unet
+
+NAME = "segmentation"
+TASK = "segmentation"
+TUNING_OBJECTIVE = kt.Objective("val_mean_iou", direction="max")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+PREDICT_INPUT_HELP = (
+    "PNG/JPEG files, or folders of them; masks and overlays go to OUTPUT/predictions"
+)
+# Settings fixed by the trained model: `evaluate` does not offer them as flags.
+MODEL_FIELDS = (
+    "encoder",
+    "weights",
+    "encoder_alpha",
+    "depth",
+    "width",
+    "upsampling",
+    "batch_norm",
+    "dropout",
+    "channels",
+    "num_classes",
+    "class_names",
+)
+# TFDS images differ in size; they are resized to this square unless --image-size says otherwise.
+TFDS_IMAGE_SIZE = 128
+ENCODER_STRIDE = 32
+# Momentum of the batch-norm statistics (PyTorch's default; Keras' is 0.99).
+BATCH_NORM_MOMENTUM = 0.9
+# MobileNetV2 layers whose outputs feed the decoder, at strides 2, 4, 8, 16 and 32.
+MOBILENET_V2_FEATURES = (
+    "block_1_expand_relu",
+    "block_3_expand_relu",
+    "block_6_expand_relu",
+    "block_13_expand_relu",
+    "block_16_project",
+)
+MOBILENET_V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+WEIGHTS_HOST = ("storage.googleapis.com", 443)
+# Class colours of figures and overlays (RGB).
+PALETTE = np.array(
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [0, 130, 200],
+        [255, 225, 25],
+        [145, 30, 180],
+        [70, 240, 240],
+        [245, 130, 48],
+        [240, 50, 230],
+    ],
+    dtype=np.uint8,
+)
+
+
+@dataclasses.dataclass
+class Config(base.BaseConfig):
+    """Settings of the segmenter."""
+
+    data: str = base.option(
+        "oxford_iiit_pet",
+        "data source: oxford_iiit_pet (TFDS), synthetic, or a folder of image/ + label/ pairs",
+    )
+    epochs: int = base.option(40, "most training epochs (early stopping may end sooner)")
+    batch_size: int = base.option(8, "images (or crops) per batch")
+    learning_rate: float = base.option(1e-3, "peak learning rate (cosine decay to 0)")
+    patience: int = base.option(10, "epochs without validation improvement before stopping")
+    model: str = base.option("unet", "architecture", choices=("unet", "fcn"))
+    encoder: str = base.option(
+        "none",
+        "pretrained keras.applications encoder under a U-Net decoder (replaces --model)",
+        choices=("none", "mobilenet_v2"),
+    )
+    weights: str = base.option(
+        "imagenet",
+        "encoder weights: imagenet (from ~/.keras/models, else downloaded), none, or a FILE",
+    )
+    encoder_alpha: float = base.option(
+        1.0, "MobileNetV2 width multiplier (imagenet: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4)"
+    )
+    depth: int = base.option(4, "2x2 poolings of the encoder: total stride 2**depth (fcn: >= 3)")
+    width: int = base.option(16, "filters of the first level (doubling per level)")
+    upsampling: str = base.option(
+        "transposed", "learned transposed convolution or bilinear", ("transposed", "bilinear")
+    )
+    batch_norm: bool = base.option(True, "batch normalization in the U-Net's convolutions")
+    dropout: float = base.option(0.0, "dropout at the bottom (unet) or in the head (fcn)")
+    loss: str = base.option(
+        "ce", "pixel-wise cross-entropy, Dice, or their sum", choices=("ce", "dice", "ce+dice")
+    )
+    class_weights: str = base.option(
+        "none",
+        "cross-entropy class weights: none, balanced (per batch), or one per class as 3,1",
+    )
+    image_size: int | None = base.option(
+        None,
+        f"resize images and masks to this square when loading (default: keep; TFDS: "
+        f"{TFDS_IMAGE_SIZE}); a multiple of the stride",
+    )
+    channels: int = base.option(
+        3, "image channels the model takes (images are converted)", choices=(1, 3)
+    )
+    crop_size: int = base.option(
+        0, "train on random square crops of this size (0: whole images); a multiple of the stride"
+    )
+    augment: bool = base.option(
+        True, "random flips and small rotations of training images and masks together"
+    )
+    rotation: float = base.option(10.0, "largest random rotation in degrees (with --augment)")
+    tile_size: int = base.option(
+        512, "predict images larger than this in overlapping tiles of this size (0: never)"
+    )
+    tile_overlap: int = base.option(
+        192,
+        "overlap of neighbouring tiles, whose centres are kept: at least twice the receptive-field "
+        "radius (94 for a depth-4 U-Net) makes tiles exact",
+    )
+    num_classes: int = base.option(2, "number of classes (set from the data when training)")
+    class_names: str = base.option(
+        "", "class names, comma-separated (set from the data when training)"
+    )
+    train_examples: int = base.option(
+        0, "training images per epoch (set from the data; sizes the learning-rate schedule)"
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        # Not `model`: `evaluate --model PATH` hands the run's path over in that field.
+        checks = (
+            ("encoder", ("none", "mobilenet_v2")),
+            ("upsampling", ("transposed", "bilinear")),
+            ("loss", ("ce", "dice", "ce+dice")),
+            ("channels", (1, 3)),
+        )
+        for name, allowed in checks:
+            if getattr(self, name) not in allowed:
+                raise base.UsageError(
+                    f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+        if self.depth < 1:
+            raise base.UsageError(f"--depth must be at least 1, got {self.depth}")
+        if self.model == "fcn" and self.encoder == "none" and self.depth < 3:
+            raise base.UsageError(
+                f"--model fcn fuses the last three pools (FCN-8s): --depth must be at least 3, "
+                f"got {self.depth}"
+            )
+        if self.width < 1:
+            raise base.UsageError(f"--width must be at least 1, got {self.width}")
+        if not 0 <= self.dropout < 1:
+            raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.rotation <= 45:
+            raise base.UsageError(
+                f"--rotation must be between 0 and 45 degrees, got {self.rotation}"
+            )
+        parse_class_weights(self.class_weights)
+        stride = model_stride(self)
+        for name in ("crop_size", "tile_size", "tile_overlap"):
+            value = getattr(self, name)
+            if value < 0 or value % stride:
+                raise base.UsageError(
+                    f"--{_flag(name)} must be 0 or a positive multiple of {stride} (the stride of "
+                    f"this network), got {value}"
+                )
+        if self.tile_size and self.tile_overlap >= self.tile_size:
+            raise base.UsageError(
+                f"--tile-overlap ({self.tile_overlap}) must be smaller than --tile-size "
+                f"({self.tile_size})"
+            )
+        if self.image_size is not None and (self.image_size < 0 or self.image_size % stride):
+            raise base.UsageError(
+                f"--image-size must be a positive multiple of {stride} (the stride of this "
+                f"network), 0 to keep the stored size, or none, got {self.image_size}"
+            )
+        if self.encoder != "none":
+            if self.channels != 3:
+                raise base.UsageError(
+                    f"--encoder {self.encoder} takes RGB images: --channels must be 3, "
+                    f"got {self.channels}"
+                )
+            if self.weights == "imagenet" and self.encoder_alpha not in MOBILENET_V2_ALPHAS:
+                raise base.UsageError(
+                    f"--weights imagenet exists for --encoder-alpha {list(MOBILENET_V2_ALPHAS)} "
+                    f"only, got {self.encoder_alpha}"
+                )
+            if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
+                raise base.UsageError(
+                    f"--weights {self.weights}: no such file; pass imagenet, none, or the path "
+                    "of a MobileNetV2 (include_top=False) weights file"
+                )
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def model_stride(config: Config) -> int:
+    """The total stride: image sizes the network takes whole are multiples of it."""
+    return ENCODER_STRIDE if config.encoder != "none" else 2**config.depth
+
+
+def parse_class_weights(text: str) -> str | list[float] | None:
+    """`none` -> None, `balanced` -> "balanced", `3,1` -> [3.0, 1.0]."""
+    lowered = text.strip().lower()
+    if lowered in ("", "none"):
+        return None
+    if lowered == "balanced":
+        return "balanced"
+    try:
+        weights = [float(part) for part in lowered.split(",")]
+    except ValueError:
+        weights = []
+    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise base.UsageError(
+            f"--class-weights must be none, balanced, or non-negative numbers separated by commas "
+            f"(one per class, e.g. 3,1), got {text!r}"
+        )
+    return weights
+
+
+def class_names_of(config: Config) -> list[str]:
+    names = [n for n in config.class_names.split(",") if n] if config.class_names else []
+    if len(names) != config.num_classes:
+        names = [str(i) for i in range(config.num_classes)]
+    return names
+
+
+def effective_image_size(config: Config) -> int | None:
+    """The square size images are resized to at loading and prediction, or None to keep them."""
+    if config.image_size is not None:
+        return config.image_size or None
+    spec = config.data.strip().lower()
+    if spec.startswith("tfds:") or spec in i2dl_data.TFDS_NAMES:
+        return TFDS_IMAGE_SIZE
+    return None
+
+
+# --------------------------------------------------------------------------- data
+
+
+class JointAugment:
+    """Random crops, flips and small rotations applied to images and masks together.
+
+    A per-batch map for `make_pipeline`: `(uint8 [B, H, W, C], uint8 [B, H, W]) -> (float32
+    [B, h, w, C], uint8 [B, h, w])`. Every example draws its own transform, and its image and
+    mask go through the same one: the image bilinearly, the mask by nearest neighbour, both
+    with mirrored borders where a rotation reaches outside, so a mask only ever holds values it
+    held before. Rotations come first, on the whole image, so crops rarely see mirrored corners.
+
+    Args:
+        crop_size: Side of the random square crops; `0` keeps the whole images.
+        flip: Whether to flip left-right and up-down, each with probability 1/2.
+        rotation: Largest rotation in degrees (uniform in `[-rotation, rotation]`); `0` for none.
+        seed: Seed of the random transforms.
+    """
+
+    def __init__(self, crop_size: int = 0, flip: bool = True, rotation: float = 0.0, seed=0):
+        self.crop_size = crop_size
+        self.flip = flip
+        self.rotation = rotation
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def __call__(self, images, masks):
+        images = tf.cast(images, tf.float32)
+        masks = tf.cast(masks, tf.float32)[..., None]
+        batch = tf.shape(images)[0]
+        if self.rotation:
+            limit = self.rotation * math.pi / 180.0
+            angles = keras.random.uniform(
+                (batch,), -limit, limit, seed=self.seed_generator, dtype="float32"
+            )
+            transform = _rotation_transform(angles, tf.shape(images)[1], tf.shape(images)[2])
+            images = keras.ops.image.affine_transform(
+                images, transform, interpolation="bilinear", fill_mode="reflect"
+            )
+            masks = keras.ops.image.affine_transform(
+                masks, transform, interpolation="nearest", fill_mode="reflect"
+            )
+        if self.crop_size:
+            images, masks = self._crop(images, masks, batch)
+        if self.flip:
+            for axis in (1, 2):
+                coin = keras.random.uniform((batch,), seed=self.seed_generator) < 0.5
+                coin = coin[:, None, None, None]
+                images = tf.where(coin, tf.reverse(images, [axis]), images)
+                masks = tf.where(coin, tf.reverse(masks, [axis]), masks)
+        return images, tf.cast(tf.round(masks[..., 0]), tf.uint8)
+
+    def _crop(self, images, masks, batch):
+        size = self.crop_size
+        shape = tf.shape(images)
+        offsets = []
+        for axis in (1, 2):
+            room = tf.cast(shape[axis] - size + 1, tf.float32)
+            draw = keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator)
+            offsets.append(tf.minimum(tf.cast(draw * room, tf.int32), shape[axis] - size))
+        for axis, offset in zip((1, 2), offsets):
+            index = offset[:, None] + tf.range(size)[None, :]
+            images = tf.gather(images, index, axis=axis, batch_dims=1)
+            masks = tf.gather(masks, index, axis=axis, batch_dims=1)
+        channels = images.shape[-1]
+        images = tf.ensure_shape(images, [None, size, size, channels])
+        masks = tf.ensure_shape(masks, [None, size, size, 1])
+        return images, masks
+
+
+def _rotation_transform(angles, height, width):
+    """Projective transforms (output -> input coordinates) of rotations about the centre."""
+    cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
+    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    zeros = tf.zeros_like(angles)
+    return tf.stack(
+        [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, zeros, zeros],
+        axis=1,
+    )
+
+
+def make_datasets(config: Config, purpose: str) -> base.Datasets:
+    size = effective_image_size(config)
+    augment = None
+    if purpose == "train" and (config.augment or config.crop_size):
+        augment = JointAugment(
+            crop_size=config.crop_size,
+            flip=config.augment,
+            rotation=config.rotation if config.augment else 0.0,
+            seed=config.seed,
+        )
+    datasets = base.load_datasets(
+        config,
+        TASK,
+        purpose,
+        augment=augment,
+        image_size=(size, size) if size else None,
+        channels=config.channels,
+    )
+    _check_sizes(config, datasets)
+    return datasets
+
+
+def _check_sizes(config: Config, datasets: base.Datasets) -> None:
+    """Fails early, naming the flag to change, where batches could not be formed or trained."""
+    height, width = datasets.test.element_spec[0].shape[1:3]
+    if height is None or width is None:
+        raise base.UsageError(
+            f"--data {config.data}: the images differ in size, so they cannot be batched; pass "
+            f"--image-size N (a multiple of {model_stride(config)}) to resize them when loading"
+        )
+    stride = model_stride(config)
+    if datasets.train is not None and (height % stride or width % stride):
+        raise base.UsageError(
+            f"--data {config.data}: images of {height}x{width} are not multiples of {stride}, the "
+            f"stride of this network, so it cannot train on them whole; pass --image-size N (a "
+            f"multiple of {stride}) to resize them when loading"
+        )
+    if datasets.train is not None and config.crop_size > min(height, width):
+        raise base.UsageError(
+            f"--crop-size {config.crop_size} is larger than the images ({height}x{width})"
+        )
+
+
+# --------------------------------------------------------------------------- model
+
+
+def build_model(config: Config) -> keras.Model:
+    inputs = keras.Input((None, None, config.channels), name="pixels")
+    if config.encoder == "mobilenet_v2":
+        outputs = _mobilenet_v2_unet(inputs, config)
+        name = "mobilenet_v2_unet"
+    else:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+        shape = (None, None, config.channels)
+        if config.model == "fcn":
+            core = fcn(
+                shape,
+                config.num_classes,
+                base_filters=config.width,
+                convs_per_stage=tuple(2 if i < 2 else 3 for i in range(config.depth)),
+                head_filters=16 * config.width,
+                upsampling=config.upsampling,
+                skips="fcn8s",
+                dropout=config.dropout,
+            )
+        else:
+            core = unet(
+                shape,
+                config.num_classes,
+                depth=config.depth,
+                base_filters=config.width,
+                upsampling=config.upsampling,
+                use_batch_norm=config.batch_norm,
+                dropout=config.dropout,
+            )
+        for layer in core.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                # Keras' 0.99 takes thousands of steps to forget the initial statistics, more
+                # than a small segmentation set gives; inference would then see wrong ones.
+                layer.momentum = BATCH_NORM_MOMENTUM
+        outputs = core(x)
+        name = f"{core.name}_segmenter"
+    model = keras.Model(inputs, outputs, name=name)
+    steps_per_epoch = -(-config.train_examples // config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=config.epochs * max(1, steps_per_epoch)
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=make_loss(config),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+            keras.metrics.MeanIoU(config.num_classes, sparse_y_pred=False, name="mean_iou"),
+        ],
+    )
+    return model
+
+
+def make_loss(config: Config) -> Dice:
+    """The `--loss` and `--class-weights` settings as one `Dice` loss object."""
+    weights = parse_class_weights(config.class_weights)
+    if isinstance(weights, list) and len(weights) != config.num_classes:
+        raise base.UsageError(
+            f"--class-weights {config.class_weights}: {len(weights)} weights for "
+            f"{config.num_classes} classes; give one per class"
+        )
+    if config.loss == "dice":
+        if weights is not None:
+            raise base.UsageError(
+                "--class-weights apply to the cross-entropy: use --loss ce or ce+dice (Dice "
+                "already weighs every class equally)"
+            )
+        return Dice()
+    return Dice(
+        dice_weight=1.0 if config.loss == "ce+dice" else 0.0,
+        crossentropy_weight=1.0,
+        class_weights=weights,
+    )
+
+
+def _mobilenet_v2_unet(inputs, config: Config):
+    """A U-Net decoder on MobileNetV2 features at strides 2 to 32 (stride 32 in all)."""
+    weights = encoder_weights_file(config)
+    with warnings.catch_warnings():
+        # With a free input size Keras warns that it would load 224x224 weights: the same ones.
+        warnings.simplefilter("ignore")
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(None, None, 3),
+            include_top=False,
+            weights=None,
+            alpha=config.encoder_alpha,
+        )
+    if weights is not None:
+        try:
+            backbone.load_weights(weights)
+        except Exception as err:  # h5py, shape and format errors of every kind
+            raise base.UsageError(
+                f"--weights {config.weights}: cannot load it into MobileNetV2 (include_top=False, "
+                f"alpha={config.encoder_alpha}): {err}"
+            ) from None
+    encoder = keras.Model(
+        backbone.input,
+        [backbone.get_layer(name).output for name in MOBILENET_V2_FEATURES],
+        name="mobilenet_v2_encoder",
+    )
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+    # Pretrained batch-norm statistics stay as they are (inference mode) while the encoder's
+    # weights are fine-tuned; an encoder trained from scratch learns its statistics.
+    features = encoder(x, training=False) if weights is not None else encoder(x)
+    x = features[-1]
+    for level in reversed(range(len(features) - 1)):
+        filters = config.width * 2**level
+        x = keras.layers.Conv2DTranspose(
+            filters, 3, strides=2, padding="same", use_bias=False, name=f"up{level}_upconv"
+        )(x)
+        x = keras.layers.BatchNormalization(
+            momentum=BATCH_NORM_MOMENTUM, name=f"up{level}_upconv_bn"
+        )(x)
+        x = keras.layers.ReLU(name=f"up{level}_upconv_relu")(x)
+        x = keras.layers.Concatenate(name=f"up{level}_concat")([x, features[level]])
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"up{level}_conv")(
+            x
+        )
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"up{level}_bn")(x)
+        x = keras.layers.ReLU(name=f"up{level}_relu")(x)
+    x = keras.layers.Conv2DTranspose(
+        config.num_classes, 3, strides=2, padding="same", name="logits"
+    )(x)
+    return keras.layers.Activation("softmax", dtype="float32", name="predictions")(x)
+
+
+def weights_host_reachable() -> bool:
+    """Whether the Keras applications' download host answers within 3 seconds."""
+    return tfds_source.host_reachable(*WEIGHTS_HOST)
+
+
+def keras_cache_dirs() -> list[Path]:
+    """Where `keras.utils.get_file` looks for cached weights (`KERAS_HOME`, else ~/.keras)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return [Path(home) / "models", Path("/tmp/.keras/models")]
+
+
+def encoder_weights_file(config: Config) -> str | None:
+    """The weights file for the encoder, or None for random initial weights.
+
+    `imagenet` resolves to Keras' cached file; when it is not cached and its download host does
+    not answer within seconds, this fails at once with the file to place instead of letting
+    Keras retry a download for minutes.
+    """
+    if config.weights == "none":
+        return None
+    if config.weights != "imagenet":
+        return config.weights
+    fname = (
+        f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(config.encoder_alpha)}_224"
+        "_no_top.h5"
+    )
+    for folder in keras_cache_dirs():
+        if (folder / fname).is_file():
+            return str(folder / fname)
+    if not weights_host_reachable():
+        raise base.UsageError(
+            f"--weights imagenet: {fname} is not in {keras_cache_dirs()[0]} and "
+            f"{WEIGHTS_HOST[0]} does not answer (offline?). Download {WEIGHTS_URL}{fname} "
+            f"elsewhere and place it in {keras_cache_dirs()[0]}/ or pass --weights FILE with its "
+            "path; or train the encoder from scratch with --weights none"
+        )
+    return keras.utils.get_file(fname, WEIGHTS_URL + fname, cache_subdir="models")
+
+
+class HyperModel(base.ConfigHyperModel):
+    """Searches the width, learning rate and loss of the segmenter."""
+
+    build_model = staticmethod(build_model)
+
+    def config_for(self, hp: kt.HyperParameters) -> Config:
+        return dataclasses.replace(
+            self.config,
+            width=hp.Choice("width", [8, 16, 32]),
+            learning_rate=hp.Float("learning_rate", 3e-4, 3e-3, sampling="log"),
+            loss=hp.Choice("loss", ["ce", "ce+dice"]),
+        )
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def pad_to_multiple(images: tf.Tensor, multiple: int) -> tf.Tensor:
+    """Pads `[B, H, W, C]` at the bottom and right to multiples of `multiple`, mirroring.
+
+    The image is extended by its mirror image (`a b c | c b a | a b c ...`), repeated as often
+    as needed, so any size works, even one smaller than the padding.
+    """
+    for axis in (1, 2):
+        n = tf.shape(images)[axis]
+        target = -(-n // multiple) * multiple
+        mirrored = tf.concat([images, tf.reverse(images, [axis])], axis=axis)
+        repeats = [1, 1, 1, 1]
+        repeats[axis] = -(-target // (2 * n))
+        extended = tf.tile(mirrored, repeats)
+        images = extended[:, :target] if axis == 1 else extended[:, :, :target]
+    return images
+
+
+def _whole(model: keras.Model, pixels: tf.Tensor, stride: int) -> tf.Tensor:
+    """Probabilities `[B, H, W, K]` of any size: pad to the stride, predict, crop back."""
+    height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
+    probs = model(pad_to_multiple(pixels, stride), training=False)
+    return probs[:, :height, :width]
+
+
+def probabilities_graph(model: keras.Model, pixels: tf.Tensor, config: Config) -> tf.Tensor:
+    """Per-pixel class probabilities of float pixels `[B, h, w, C]`, at their own size.
+
+    With an image size in the config, images are resized to it (as in training) and the
+    probabilities resized back; otherwise the network runs at the images' own resolution.
+    """
+    size = effective_image_size(config)
+    stride = model_stride(config)
+    if size is None:
+        return _whole(model, pixels, stride)
+    height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
+    resized = tf.image.resize(pixels, [size, size], antialias=True)
+    probs = _whole(model, resized, stride)
+    return tf.image.resize(probs, [height, width])
+
+
+def tile_origins(length: int, tile: int, overlap: int) -> tuple[list[int], list[int]]:
+    """Tile starts along one axis, and where each tile's kept part begins (plus the end).
+
+    Tiles of `tile` pixels start every `tile - overlap` pixels, the last one flush with the end.
+    Neighbours share at least `overlap` pixels and split them in the middle, so every kept pixel
+    lies at least `overlap // 2` pixels inside its tile (or at the image border).
+    """
+    if length <= tile:
+        return [0], [0, length]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    cuts = [0] + [(a + tile + b) // 2 for a, b in zip(starts, starts[1:])] + [length]
+    return starts, cuts
+
+
+def predict_probabilities(
+    model: keras.Model, pixels, config: Config, batch_size: int | None = None
+) -> np.ndarray:
+    """Probabilities `[B, H, W, K]` of float pixels of any size; large images in tiles.
+
+    Images are padded to a multiple of the stride; when that is larger than `tile_size`, the
+    padded image is cut into overlapping tiles whose starts are multiples of the stride (so
+    every tile pools on the whole image's grid), each tile is predicted, and only the centres
+    are kept. With an overlap of twice the network's receptive-field radius the result equals a
+    whole-image pass.
+    """
+    pixels = tf.cast(pixels, tf.float32)
+    size = effective_image_size(config)
+    tile = config.tile_size
+    if size is not None:
+        return probabilities_graph(model, pixels, config).numpy()
+    height, width = int(pixels.shape[1]), int(pixels.shape[2])
+    stride = model_stride(config)
+    padded_h, padded_w = -(-height // stride) * stride, -(-width // stride) * stride
+    if not tile or (padded_h <= tile and padded_w <= tile):
+        return _whole(model, pixels, stride).numpy()
+    padded = pad_to_multiple(pixels, stride).numpy()
+    rows, row_cuts = tile_origins(padded_h, tile, config.tile_overlap)
+    cols, col_cuts = tile_origins(padded_w, tile, config.tile_overlap)
+    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
+    out = None
+    batch_size = batch_size or config.batch_size
+    for i, top in enumerate(rows):
+        for j, left in enumerate(cols):
+            patch = padded[:, top : top + tile_h, left : left + tile_w]
+            probs = np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(model(patch[k : k + batch_size], training=False))
+                    for k in range(0, len(patch), batch_size)
+                ]
+            )
+            if out is None:
+                out = np.zeros((len(padded), padded_h, padded_w, probs.shape[-1]), np.float32)
+            r0, r1 = row_cuts[i], row_cuts[i + 1]
+            c0, c1 = col_cuts[j], col_cuts[j + 1]
+            out[:, r0:r1, c0:c1] = probs[:, r0 - top : r1 - top, c0 - left : c1 - left]
+    return out[:, :height, :width]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Counts `[K, K]` of pixels with true class `i` (row) and predicted class `j` (column)."""
+    y_true = np.asarray(y_true, np.int64).ravel()
+    y_pred = np.asarray(y_pred, np.int64).ravel()
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def metrics_from_confusion(matrix: np.ndarray) -> dict:
+    """IoU per class `tp / (tp + fp + fn)`, their mean, and pixel accuracy.
+
+    A class that is neither in the truth nor predicted has no IoU (`None`) and is left out of
+    the mean, as `keras.metrics.MeanIoU` does.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    tp = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    iou = [float(t / u) if u > 0 else None for t, u in zip(tp, union)]
+    defined = [v for v in iou if v is not None]
+    return {
+        "mean_iou": float(np.mean(defined)) if defined else 0.0,
+        "iou_per_class": iou,
+        "pixel_accuracy": float(tp.sum() / max(matrix.sum(), 1.0)),
+    }
+
+
+def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config) -> dict:
+    k = config.num_classes
+    matrix = np.zeros((k, k), np.int64)
+    for pixels, masks in dataset:
+        predicted = predict_probabilities(model, pixels, config).argmax(-1)
+        matrix += confusion_matrix(masks.numpy(), predicted, k)
+    return metrics_from_confusion(matrix)
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def colour_masks(masks: np.ndarray) -> np.ndarray:
+    """Class ids `[..., H, W]` as RGB pictures `[..., H, W, 3]`."""
+    return PALETTE[np.asarray(masks) % len(PALETTE)]
+
+
+def mask_values(config: Config) -> list[int]:
+    """The PNG value of each class: the data's own mask values where the class names are such
+    values (e.g. 0 and 255 for the membrane masks), else ids spread over 0..255."""
+    names = class_names_of(config)
+    try:
+        values = [int(name) for name in names]
+    except ValueError:
+        values = []
+    if values and all(0 <= v <= 255 for v in values) and len(set(values)) == len(values):
+        return values
+    k = max(config.num_classes - 1, 1)
+    return [round(i * 255 / k) for i in range(config.num_classes)]
+
+
+def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, config) -> None:
+    # The class names are data, not flags: record them with the config so that `predict`
+    # can name the classes and write masks in the data's own values.
+    config_file = run_dir / base.CONFIG_FILE
+    values = json.loads(config_file.read_text())
+    values["class_names"] = ",".join(name.replace(",", " ") for name in datasets.class_names)
+    tmp = config_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2) + "\n")
+    os.replace(tmp, config_file)
+
+    images, truths, preds = [], [], []
+    for pixels, masks in datasets.test:
+        probs = predict_probabilities(model, pixels, config)
+        images.extend(pixels.numpy().astype(np.uint8))
+        truths.extend(masks.numpy())
+        preds.extend(probs.argmax(-1))
+        if len(images) >= 6:
+            break
+    pictures, captions = [], []
+    for image, truth, pred in list(zip(images, truths, preds))[:6]:
+        iou = metrics_from_confusion(confusion_matrix(truth, pred, config.num_classes))
+        pictures += [image, colour_masks(truth), colour_masks(pred)]
+        captions += ["image", "true mask", f"predicted (mean IoU {iou['mean_iou']:.2f})"]
+    legend = ", ".join(
+        f"{name}: {'/'.join(str(c) for c in PALETTE[i % len(PALETTE)])}"
+        for i, name in enumerate(datasets.class_names)
+    )
+    plots.image_grid(
+        pictures,
+        captions,
+        run_dir / "test_predictions.png",
+        title=f"test images, true and predicted masks (colours RGB {legend})",
+        columns=3,
+    )
+
+
+def overlay_figure(image: np.ndarray, mask: np.ndarray, names: list[str], path: Path) -> Path:
+    """The image beside the image with the predicted classes laid over it, with a legend."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    blended = (0.55 * rgb + 0.45 * colour_masks(mask)).astype(np.uint8)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+    for ax, picture, title in zip(axes, (rgb, blended), ("image", "predicted classes")):
+        ax.imshow(picture)
+        ax.set_title(title)
+        ax.axis("off")
+    handles = [
+        Patch(color=PALETTE[i % len(PALETTE)] / 255.0, label=name) for i, name in enumerate(names)
+    ]
+    axes[1].legend(handles=handles, loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _expand_inputs(paths: list[str]) -> list[Path]:
+    files = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise base.UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise base.UsageError(f"{path}: no such file or folder")
+    return files
+
+
+def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """Encoded PNG/JPEG/BMP/GIF bytes -> float32 pixels `[H, W, channels]` in [0, 255]."""
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    return tf.cast(image, tf.float32)
+
+
+def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
+    names = class_names_of(config)
+    values = np.array(mask_values(config), np.uint8)
+    out_dir = Path(config.output_dir) / NAME / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines, used = [], set()
+    for path in _expand_inputs(paths):
+        try:
+            pixels = decode(tf.constant(path.read_bytes()), config.channels)
+        except (tf.errors.InvalidArgumentError, ValueError):
+            raise base.UsageError(f"{path}: not a readable PNG/JPEG/BMP/GIF image") from None
+        mask = predict_probabilities(model, pixels[None], config)[0].argmax(-1)
+        stem, n = path.stem, 2
+        while stem in used:
+            stem, n = f"{path.stem}-{n}", n + 1
+        used.add(stem)
+        mask_file = out_dir / f"{stem}_mask.png"
+        tf.io.write_file(str(mask_file), tf.io.encode_png(values[mask][..., None]))
+        overlay_file = overlay_figure(
+            pixels.numpy().astype(np.uint8), mask, names, out_dir / f"{stem}_overlay.png"
+        )
+        shares = np.bincount(mask.ravel(), minlength=config.num_classes) / mask.size
+        summary = ", ".join(f"{name} {share:.1%}" for name, share in zip(names, shares))
+        lines.append(f"{path}\t{mask_file}\t{overlay_file}\t{summary}")
+    return lines
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
+    channels = config.channels
+
+    def from_pixels(pixels):
+        probabilities = probabilities_graph(model, pixels, config)
+        return {
+            "masks": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+            "probabilities": probabilities,
+        }
+
+    def from_bytes(image_bytes):
+        # Images of different sizes share one batch: each is segmented at its own size and its
+        # mask padded with -1 to the largest; `heights` and `widths` say where each one ends.
+        sizes = tf.map_fn(
+            lambda b: tf.shape(decode(b, channels))[:2],
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([2], tf.int32),
+        )
+        max_h, max_w = tf.reduce_max(sizes[:, 0]), tf.reduce_max(sizes[:, 1])
+
+        def one(encoded):
+            pixels = decode(encoded, channels)[None]
+            mask = tf.argmax(probabilities_graph(model, pixels, config)[0], -1, tf.int32)
+            h, w = tf.shape(mask)[0], tf.shape(mask)[1]
+            return tf.pad(mask, [[0, max_h - h], [0, max_w - w]], constant_values=-1)
+
+        masks = tf.map_fn(
+            one, image_bytes, fn_output_signature=tf.TensorSpec([None, None], tf.int32)
+        )
+        return {"masks": masks, "heights": sizes[:, 0], "widths": sizes[:, 1]}
+
+    return {
+        "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+        "serve_pixels": (
+            from_pixels,
+            [tf.TensorSpec([None, None, None, channels], tf.float32, name="pixels")],
+        ),
+    }
+
+
+def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(config.seed)
+    stride = model_stride(config)
+    # Two sizes, neither a multiple of the stride: the bytes signature pads, crops and pads the
+    # smaller mask with -1.
+    shapes = [(stride + 3, stride + 5), (2 * stride + 1, stride - 1 if stride > 1 else 3)]
+    images = [rng.integers(0, 256, (h, w, config.channels), dtype=np.uint8) for h, w in shapes]
+    encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
+    pixels = rng.uniform(0, 255, (2, stride + 2, 2 * stride - 3, config.channels))
+    return {
+        "serving_default": {"image_bytes": encoded},
+        "serve_pixels": {"pixels": pixels.astype(np.float32)},
+    }

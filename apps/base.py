@@ -476,6 +476,26 @@ def evaluate(app, model_path, overrides: dict[str, Any], as_json: bool, echo=pri
     return metrics
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def expand_image_inputs(paths: Sequence[str]) -> list[Path]:
+    """The image files named by `predict`'s inputs: files as given, folders searched deeply."""
+    files = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    return files
+
+
 def predict(app, model_path, inputs: Sequence[str], echo=print) -> list[str]:
     """Runs a trained model on user files and prints one line per input."""
     model, config, _ = load_run(app, model_path)

@@ -68,7 +68,7 @@ TUNING_OBJECTIVE = kt.Objective("val_loss", direction="min")
 NOISES = ("gaussian", "salt_pepper", "masking")
 VARIANTS = ("conv", "bottleneck", "sparse", "contractive", "stacked")
 DENSE_CODE_SIZE = 64
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = base.IMAGE_SUFFIXES
 # What `predict` writes beside each input; such files are never read back as inputs.
 DENOISED_SUFFIX = ".denoised.png"
 FIGURE_SUFFIX = ".denoised-comparison.png"

@@ -28,7 +28,6 @@ from i2dl_keras.models import lenet5, small_cnn
 NAME = "digits"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
 
 
@@ -162,26 +161,10 @@ def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, con
     )
 
 
-def _expand_inputs(paths: list[str]) -> list[Path]:
-    files = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise base.UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise base.UsageError(f"{path}: no such file or folder")
-    return files
-
-
 def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
     class_names = [str(i) for i in range(config.num_classes)]
     lines = []
-    for path in _expand_inputs(paths):
+    for path in base.expand_image_inputs(paths):
         try:
             pixels = decode_pixels(tf.constant(path.read_bytes()), config.image_size)
         except (tf.errors.InvalidArgumentError, ValueError):

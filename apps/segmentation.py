@@ -48,7 +48,6 @@ from i2dl_keras.models import fcn, unet
 NAME = "segmentation"
 TASK = "segmentation"
 TUNING_OBJECTIVE = kt.Objective("val_mean_iou", direction="max")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PREDICT_INPUT_HELP = (
     "PNG/JPEG files, or folders of them; masks and overlays go to OUTPUT/predictions"
 )
@@ -805,22 +804,6 @@ def overlay_figure(image: np.ndarray, mask: np.ndarray, names: list[str], path: 
     return path
 
 
-def _expand_inputs(paths: list[str]) -> list[Path]:
-    files = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise base.UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise base.UsageError(f"{path}: no such file or folder")
-    return files
-
-
 def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     """Encoded PNG/JPEG/BMP/GIF bytes -> float32 pixels `[H, W, channels]` in [0, 255]."""
     image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
@@ -834,7 +817,7 @@ def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list
     out_dir = Path(config.output_dir) / NAME / "predictions"
     out_dir.mkdir(parents=True, exist_ok=True)
     lines, used = [], set()
-    for path in _expand_inputs(paths):
+    for path in base.expand_image_inputs(paths):
         try:
             pixels = decode(tf.constant(path.read_bytes()), config.channels)
         except (tf.errors.InvalidArgumentError, ValueError):

@@ -67,7 +67,6 @@ from i2dl_keras.models import small_cnn
 NAME = "transfer"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
 # Fixed by the trained run: `evaluate` does not offer them as flags.
 MODEL_FIELDS = (
@@ -1154,22 +1153,6 @@ def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), [size, size])
 
 
-def _expand_inputs(paths: list[str]) -> list[Path]:
-    files = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise base.UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise base.UsageError(f"{path}: no such file or folder")
-    return files
-
-
 def class_names_of(config: Config) -> list[str]:
     if config.class_names:
         return list(json.loads(config.class_names))
@@ -1181,7 +1164,7 @@ def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list
     names = class_names_of(config)
     k = min(config.top_k, len(names))
     lines = []
-    for path in _expand_inputs(paths):
+    for path in base.expand_image_inputs(paths):
         try:
             pixels = decode_pixels(tf.constant(path.read_bytes()), config.image_size)
         except (tf.errors.InvalidArgumentError, ValueError):

@@ -15,6 +15,12 @@ Run: `python benchmarks/segmentation.py [--data ../shared/data/membrane] [--epoc
    one process, taking turns step by step so that a machine busy with other work slows all
    alike. Reported: crops per second from each model's median step time (the app's model also
    without batch normalization, for scale), and what the input pipeline delivers on its own.
+
+Measured on 2 shared CPU cores (load 8-10 from other work), defaults (U-Net depth 4, width 16,
+1.95M parameters, batch 4, 150 epochs, learning rate 2e-3): membrane IoU 0.694, mean IoU 0.798
+with `--loss ce`; 0.697 and 0.799 with `--loss ce+dice`: just short of both targets. Throughput
+4.17 crops/s against 5.07 for the plain Keras U-Net (ratio 0.82); without batch normalization
+5.02 (0.99): the gap is the cost of unfused batch normalization on a CPU.
 """
 
 from __future__ import annotations

@@ -263,6 +263,8 @@ def run(argv: Sequence[str]) -> int:
             overwrite=args.overwrite,
         )
     elif args.verb == "evaluate":
+        # `--model` is the run's path here, not the architecture field of the same name.
+        values.pop("model", None)
         base.evaluate(app, args.model, values, as_json=args.json)
     elif args.verb == "predict":
         base.predict(app, args.model, args.inputs)

@@ -93,3 +93,12 @@ def test_python_dash_m_apps_runs():
         [sys.executable, "-m", "apps", "--help"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and "digits" in proc.stdout
+
+
+def test_evaluate_model_path_is_not_a_config_override(monkeypatch):
+    from apps import base
+
+    seen = {}
+    monkeypatch.setattr(base, "evaluate", lambda app, path, values, as_json: seen.update(values))
+    assert cli.main(["digits", "evaluate", "--model", "runs/x", "--batch-size", "8"]) == 0
+    assert seen == {"batch_size": 8}

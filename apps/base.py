@@ -138,6 +138,7 @@ def load_datasets(
     augment: Callable | None = None,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    select: Callable[[i2dl_data.Source], i2dl_data.Source] | None = None,
 ) -> Datasets:
     """Loads `config.data` and builds the pipelines an app needs.
 
@@ -151,6 +152,8 @@ def load_datasets(
         augment: Per-batch `(x, y) -> (x, y)` map for training batches. Defaults to `None`.
         image_size: Resize images at load time. Defaults to `None`.
         channels: Force 1 or 3 image channels. Defaults to `None`.
+        select: `Source -> Source` applied between loading and splitting, e.g. to keep some
+            classes or a few labels per class. Defaults to `None`.
 
     Returns:
         The `Datasets`.
@@ -167,6 +170,8 @@ def load_datasets(
         channels=channels,
         seed=config.seed,
     )
+    if select is not None:
+        source = select(source)
     notes = list(source.notes)
 
     def pipeline(ds, training):

@@ -378,90 +378,44 @@ def _count(ds: tf.data.Dataset) -> int:
     return n if n >= 0 else sum(1 for _ in ds)
 
 
+def _selector(config: Config, purpose: str) -> Callable:
+    """`select_classes` for `base.load_datasets`, holding out the test split first when needed."""
+    per_class = config.labels_per_class if purpose == "train" else 0
+
+    def select(source: i2dl_data.Source) -> i2dl_data.Source:
+        if per_class and source.test is None:
+            # Test on held-out examples of the whole source, not on a share of the few labels.
+            train, test = i2dl_data.split(source.train, config.test_fraction, config.seed)
+            source = dataclasses.replace(
+                source,
+                train=train,
+                test=test,
+                num_examples={"train": _count(train), "test": _count(test)},
+                notes=[
+                    *source.notes,
+                    f"held out {config.test_fraction:.0%} of the training examples as the test "
+                    f"split (seed {config.seed}) before keeping {per_class} labels per class",
+                ],
+            )
+        return select_classes(source, config.classes, per_class, config.seed)
+
+    return select
+
+
 def load_datasets(
     config: Config, purpose: str, preprocess: Callable, augment: Callable | None
 ) -> base.Datasets:
     """`base.load_datasets` with `select_classes` between loading and splitting."""
     size = config.image_size
-    source = i2dl_data.load_source(
-        config.data,
+    return base.load_datasets(
+        config,
         TASK,
-        data_dir=config.data_dir,
-        data_format=config.data_format,
-        encoding=config.encoding,
-        skip_bad_files=config.skip_bad_files,
-        download=config.download,
+        purpose,
+        preprocess=preprocess,
+        augment=augment,
         image_size=(size, size),
         channels=3,
-        seed=config.seed,
-    )
-    per_class = config.labels_per_class if purpose == "train" else 0
-    if per_class and source.test is None:
-        # Test on held-out examples of the whole source, not on a share of the few labels kept.
-        train, test = i2dl_data.split(source.train, config.test_fraction, config.seed)
-        source = dataclasses.replace(
-            source,
-            train=train,
-            test=test,
-            num_examples={"train": _count(train), "test": _count(test)},
-            notes=[
-                *source.notes,
-                f"held out {config.test_fraction:.0%} of the training examples as the test split "
-                f"(seed {config.seed}) before keeping {per_class} labels per class",
-            ],
-        )
-    source = select_classes(source, config.classes, per_class, config.seed)
-    notes = list(source.notes)
-
-    def pipeline(ds, training):
-        ds = i2dl_data.make_pipeline(
-            ds,
-            config.batch_size,
-            training=training,
-            seed=config.seed,
-            preprocess=preprocess,
-            augment=augment if training else None,
-            deterministic=config.deterministic,
-        )
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return ds.with_options(options)
-
-    if purpose == "evaluate":
-        test, count = source.test, source.num_examples.get("test")
-        if test is None:
-            test, count = source.train, source.num_examples.get("train")
-            notes.append("the source has no test split of its own: evaluating on all of it")
-        return base.Datasets(
-            None,
-            None,
-            pipeline(test, False),
-            source.class_names,
-            source.name,
-            notes,
-            {"test": count} if count is not None else {},
-        )
-    train, validation, test, split_notes = i2dl_data.train_val_test(
-        source,
-        validation_fraction=config.validation_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
-    notes.extend(split_notes)
-    counts = {
-        name: _count(ds)
-        for name, ds in (("train", train), ("validation", validation), ("test", test))
-    }
-    return base.Datasets(
-        pipeline(train, True),
-        pipeline(validation, False),
-        pipeline(test, False),
-        source.class_names,
-        source.name,
-        notes,
-        counts,
+        select=_selector(config, purpose),
     )
 
 

@@ -77,6 +77,9 @@ class BaseConfig:
     batch_size: int = option(64, "examples per batch")
     learning_rate: float = option(1e-3, "peak learning rate")
     patience: int = option(5, "epochs without validation improvement before stopping")
+    min_epochs: int = option(
+        0, "warm-up epochs that early stopping ignores (neither stops nor keeps them as best)"
+    )
     validation_fraction: float = option(0.1, "share of training data held out for validation")
     test_fraction: float = option(0.2, "share held out for testing when the data has no test split")
     seed: int = option(0, "seed for splits, shuffling, augmentation and initial weights")
@@ -93,8 +96,9 @@ class BaseConfig:
                 raise UsageError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise UsageError(f"--learning-rate must be positive, got {self.learning_rate}")
-        if self.patience < 0:
-            raise UsageError(f"--patience must be 0 or more, got {self.patience}")
+        for name in ("patience", "min_epochs"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -320,6 +324,19 @@ def _final_run_dir(root: Path) -> Path:
 # --------------------------------------------------------------------------- verbs
 
 
+def early_stopping(config: BaseConfig) -> EarlyStopping:
+    """The run's early stopping: on the validation loss, `--patience`, `--min-epochs` warm-up.
+
+    The best epoch's weights are restored, also when the epochs run out first.
+    """
+    return EarlyStopping(
+        monitor="val_loss",
+        patience=config.patience,
+        restore_best_weights=True,
+        start_from_epoch=config.min_epochs,
+    )
+
+
 def train(
     app,
     config: BaseConfig,
@@ -390,7 +407,7 @@ def train(
         f"dtype policy {policy}"
     )
     callbacks = [
-        EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+        early_stopping(config),
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.TensorBoard(str(work / "logs")),
         *extra_callbacks,
@@ -570,7 +587,7 @@ def tune(
         datasets.train,
         validation_data=datasets.validation,
         epochs=max_epochs,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience)],
+        callbacks=[early_stopping(config)],
         verbose=0,
         shuffle=False,
     )

@@ -59,7 +59,6 @@ import tensorflow as tf
 
 from apps import base, plots
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.callbacks import EarlyStopping
 from i2dl_keras.data.tfds_source import host_reachable
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import small_cnn
@@ -956,9 +955,7 @@ def train_classifier(
         datasets.train,
         validation_data=datasets.validation,
         epochs=epochs,
-        callbacks=[
-            EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        ],
+        callbacks=[base.early_stopping(config)],
         verbose=verbose,
         shuffle=False,
     )

@@ -51,12 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from apps import transfer  # noqa: E402
-from i2dl_keras.callbacks import EarlyStopping  # noqa: E402
-
-
-def early_stopping(config):
-    return EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+from apps import base, transfer  # noqa: E402
 
 
 def conv_layers(backbone: keras.Model) -> list[str]:
@@ -80,7 +75,7 @@ def train_partly_transferred(config, datasets, initial, pretrained, k, epochs) -
         datasets.train,
         validation_data=datasets.validation,
         epochs=epochs,
-        callbacks=[early_stopping(config)],
+        callbacks=[base.early_stopping(config)],
         verbose=0,
     )
     return transfer.evaluate_model(model, datasets.test, config)["accuracy"]
@@ -94,7 +89,7 @@ def app_recipe(config, datasets, pretrained) -> float:
         datasets.train,
         datasets.validation,
         config,
-        [early_stopping(config)],
+        [base.early_stopping(config)],
         report=None,
     )
     return transfer.evaluate_model(model, datasets.test, config)["accuracy"]
@@ -111,7 +106,7 @@ def source_outputs(config, datasets, source_net, epochs) -> float:
         datasets.train,
         validation_data=datasets.validation,
         epochs=epochs,
-        callbacks=[early_stopping(config)],
+        callbacks=[base.early_stopping(config)],
         verbose=0,
     )
     return transfer.evaluate_model(model, datasets.test, config)["accuracy"]

@@ -33,7 +33,9 @@ class EarlyStopping(keras.callbacks.Callback):
     training), so after `fit` the model always holds its best-validation weights. Epochs whose
     logs lack the needed keys (for example with `validation_freq > 1`) are skipped, with a
     warning if no epoch of the run had them. All state is reset in `on_train_begin`, so one
-    instance can serve several `fit` calls.
+    instance can serve several `fit` calls. With `start_from_epoch=n` the first `n` epochs are a
+    warm-up that is not watched at all: they can neither stop training nor be picked as the best
+    (useful when the validation set is tiny and a fresh head's early epochs are noise).
 
     Args:
         monitor: The validation quantity in the epoch logs. Defaults to `"val_loss"`.
@@ -45,6 +47,8 @@ class EarlyStopping(keras.callbacks.Callback):
             Defaults to `True`.
         criterion: `"value"` (stop when `monitor` stops improving) or `"gap"` (stop when the
             generalization gap stops shrinking). Defaults to `"value"`.
+        start_from_epoch: Epochs (an integer >= 0) to train before watching `monitor`, as in
+            `keras.callbacks.EarlyStopping`. Defaults to `0`.
 
     Attributes:
         stopped_epoch: The epoch (0-based) in which training was stopped, or `None`.
@@ -55,7 +59,8 @@ class EarlyStopping(keras.callbacks.Callback):
 
     Raises:
         ValueError: if `mode` or `criterion` is unknown, `patience` is not an integer >= 0,
-            `min_delta` is negative, or `criterion="gap"` with a `monitor` without `val_`.
+            `min_delta` is negative, `start_from_epoch` is not an integer >= 0, or
+            `criterion="gap"` with a `monitor` without `val_`.
 
     Example:
 
@@ -72,6 +77,7 @@ class EarlyStopping(keras.callbacks.Callback):
         min_delta: float = 0.0,
         restore_best_weights: bool = True,
         criterion: str = "value",
+        start_from_epoch: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(monitor, str) or not monitor:
@@ -84,6 +90,15 @@ class EarlyStopping(keras.callbacks.Callback):
             or patience < 0
         ):
             raise ValueError(f"`patience` must be an integer >= 0. Received: patience={patience!r}")
+        if (
+            isinstance(start_from_epoch, bool)
+            or not isinstance(start_from_epoch, (int, np.integer))
+            or start_from_epoch < 0
+        ):
+            raise ValueError(
+                "`start_from_epoch` must be an integer >= 0. "
+                f"Received: start_from_epoch={start_from_epoch!r}"
+            )
         if (
             isinstance(min_delta, bool)
             or not isinstance(min_delta, (int, float, np.number))
@@ -108,6 +123,7 @@ class EarlyStopping(keras.callbacks.Callback):
         self.min_delta = float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
         self.criterion = criterion
+        self.start_from_epoch = int(start_from_epoch)
         self._reset()
 
     def _reset(self) -> None:
@@ -148,6 +164,8 @@ class EarlyStopping(keras.callbacks.Callback):
             return
         self._seen_monitor = True
         self._last_epoch = epoch
+        if epoch < self.start_from_epoch:
+            return
         current = float(logs[self.monitor])
         if np.isfinite(current) and (
             self.best_epoch is None or self._better(current, self.best, self.mode == "min")

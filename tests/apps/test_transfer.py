@@ -522,10 +522,14 @@ def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, tmp_path):
     argv += ["--pretrain-on", str(shared_data / "mnist"), "--pretrain-classes", "0,1,2,3,4"]
     argv += ["--pretrain-epochs", "6", "--head-epochs", "30", "--epochs", "20"]
     argv += ["--unfreeze", "-1", "--fine-tune-lr", "1e-4", "--learning-rate", "3e-3"]
+    # Only 10 validation images: without a warm-up, early stopping once kept a half-trained
+    # epoch 4 of the fresh head whose validation loss was lowest by chance (89.6% in CI).
+    argv += ["--min-epochs", "10"]
     assert cli.main([*argv, "--output-dir", str(tmp_path)]) == 0
     (run,) = _runs(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["class_names"] == ["5", "6", "7", "8", "9"]
-    # benchmarks/transfer.py measures about 96% for this recipe and 91% from scratch.
+    # benchmarks/transfer.py measures about 96% for this recipe (without the warm-up) and 91%
+    # from scratch.
     assert metrics["test"]["accuracy"] >= 0.90, metrics["test"]
     assert (run / transfer.PRETRAINED_FILE).is_file()

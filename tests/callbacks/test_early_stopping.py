@@ -71,6 +71,23 @@ def test_restores_best_weights_when_epochs_run_out():
     assert es.stopped_epoch is None and kernel(model) == 4.0
 
 
+def test_warm_up_epochs_can_neither_stop_nor_be_restored():
+    model = marker_model()
+    # The CI failure this guards against: a tiny validation set scores a half-trained epoch 1
+    # best by chance. With start_from_epoch=3, epochs 0-2 are not watched at all.
+    noisy = [1.0, 0.3, 0.9, 0.8, 0.6, 0.5, 0.55, 0.7, 0.8]
+    es = EarlyStopping(patience=2)
+    assert script(es, model, [{"val_loss": v} for v in noisy]) == 4
+    assert es.best_epoch == 1 and kernel(model) == 1.0
+    es = EarlyStopping(patience=2, start_from_epoch=3)
+    assert script(es, model, [{"val_loss": v} for v in noisy]) == 8
+    assert es.best_epoch == 5 and es.stopped_epoch == 7 and kernel(model) == 5.0
+    # A run shorter than the warm-up keeps its last weights.
+    es = EarlyStopping(patience=0, start_from_epoch=5)
+    assert script(es, model, [{"val_loss": v} for v in noisy[:3]]) == 3
+    assert es.best_epoch is None and kernel(model) == 2.0
+
+
 def test_gap_criterion_stops_where_the_gap_stops_shrinking():
     model = marker_model()
     # gap = val_loss - loss: 0.1, 0.05, 0.02 (smallest, epoch 2), 0.10, 0.25, ...
@@ -179,6 +196,8 @@ def test_invalid_arguments():
         ({"criterion": "slope"}, "criterion"),
         ({"criterion": "gap", "monitor": "loss"}, "monitor"),
         ({"monitor": ""}, "monitor"),
+        ({"start_from_epoch": -1}, "start_from_epoch"),
+        ({"start_from_epoch": 2.0}, "start_from_epoch"),
     ]
     for kwargs, name in cases:
         with pytest.raises(ValueError, match=rf"Received: {name}="):

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
+from _report import record  # noqa: E402
 
 from apps import digits  # noqa: E402
 
@@ -178,6 +179,32 @@ def main() -> None:
     print(
         f"input pipeline: {batch_rate:.0f} batches/s vs training {step_rate:.1f} steps/s: "
         f"ratio {batch_rate / step_rate:.0f}x   (target >= 10x)"
+    )
+    record(
+        "digits",
+        "time to the reference's accuracy",
+        f"{time_to_target:.1f} s",
+        "<= 0.50x the reference's time",
+        time_to_target / ref.seconds[-1] <= 0.5,
+        reference=f"{ref.seconds[-1]:.1f} s to {target:.2%}",
+        ratio=f"{time_to_target / ref.seconds[-1]:.2f}x",
+    )
+    record(
+        "digits",
+        "test accuracy",
+        f"{ours.accuracy[-1]:.2%}",
+        ">= 99.00%",
+        ours.accuracy[-1] >= 0.99,
+        reference=f"{target:.2%} (classic Keras CNN)",
+    )
+    record(
+        "digits",
+        "input pipeline batches/s",
+        f"{batch_rate:.0f}/s",
+        ">= 10x the training steps/s",
+        batch_rate / step_rate >= 10,
+        reference=f"{step_rate:.1f} steps/s",
+        ratio=f"{batch_rate / step_rate:.0f}x",
     )
     print("per-epoch test accuracy, ours:", " ".join(f"{a:.4f}" for a in ours.accuracy))
     print("per-epoch test accuracy, reference:", " ".join(f"{a:.4f}" for a in ref.accuracy))

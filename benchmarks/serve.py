@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _report import record  # noqa: E402
 
 
 def digit_pngs(count: int, size: int = 28) -> tuple[list[bytes], np.ndarray]:
@@ -282,6 +283,15 @@ def main() -> None:
     if "REST, batching on" in results and "REST, batching off" in results:
         ratio = results["REST, batching on"]["rps"] / results["REST, batching off"]["rps"]
         print(f"\nbatching on / off throughput: {ratio:.2f}x (target: 3x or more)")
+        record(
+            "serve",
+            f"REST req/s, batching on ({args.clients} clients)",
+            f"{results['REST, batching on']['rps']:.0f}/s",
+            ">= 3x batching off",
+            ratio >= 3,
+            reference=f"batching off {results['REST, batching off']['rps']:.0f}/s",
+            ratio=f"{ratio:.2f}x",
+        )
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _report import record  # noqa: E402
 
 from apps import base, transfer  # noqa: E402
 
@@ -204,6 +205,15 @@ def main() -> None:
         gain = np.mean([r[RECIPE] - r["scratch"] for r in per_seed])
         verdict = "meets" if gain >= 0.03 else "misses"
         print(f"app recipe - scratch: {gain * 100:+.1f} points ({verdict} the +3 point target)\n")
+        scratch = np.mean([r["scratch"] for r in per_seed])
+        record(
+            "transfer",
+            f"pretrained - scratch accuracy ({head_pool} head, {len(args.seeds)} seeds)",
+            f"{gain * 100:+.1f} points",
+            ">= +3 points",
+            gain >= 0.03,
+            reference=f"scratch {scratch:.2%}",
+        )
 
 
 if __name__ == "__main__":

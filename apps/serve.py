@@ -179,15 +179,19 @@ _STOP = object()
 class Batcher:
     """Groups concurrent requests for one signature into one call of its function.
 
-    One thread takes the first waiting request, then keeps taking requests that arrive within
-    `timeout` seconds (and all that are already waiting) until `max_batch_size` rows are
+    A batch thread takes the first waiting request, then keeps taking requests that arrive
+    within `timeout` seconds (and all that are already waiting) until `max_batch_size` rows are
     gathered, concatenates them on axis 0, calls the model once and splits the outputs back.
+    With `num_threads` batch threads (TF Serving's `num_batch_threads`), the next batch gathers,
+    and runs, while the previous one is still in the model.
     The window is only waited for while requests have recently been arriving together, so a
     lone client sees no added latency. If a batched call fails (one bad image among good ones),
     each request is rerun alone so that only the bad one gets the error.
     """
 
-    def __init__(self, signature: Signature, max_batch_size: int, timeout: float):
+    def __init__(
+        self, signature: Signature, max_batch_size: int, timeout: float, num_threads: int = 1
+    ):
         self.signature = signature
         self.max_batch_size = max_batch_size
         self.timeout = timeout
@@ -199,10 +203,14 @@ class Batcher:
         self.calls = 0
         # A running average of how many requests were waiting together.
         self._concurrency = 1.0
-        self._thread = threading.Thread(
-            target=self._loop, name=f"i2dl-batcher-{signature.name}", daemon=True
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._loop, name=f"i2dl-batcher-{signature.name}-{i}", daemon=True
+            )
+            for i in range(num_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, arrays: dict[str, np.ndarray]) -> concurrent.futures.Future:
         job = _Job(arrays)
@@ -220,7 +228,8 @@ class Batcher:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
+            for _ in self._threads:
+                self._queue.put(_STOP)
 
     def _loop(self) -> None:
         pending: collections.deque[_Job] = collections.deque()
@@ -270,8 +279,9 @@ class Batcher:
         batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
         if not batch:
             return
-        self.requests += len(batch)
-        self.calls += 1
+        with self._lock:
+            self.requests += len(batch)
+            self.calls += 1
         try:
             if len(batch) == 1:
                 results = [self.signature.call(batch[0].arrays)]
@@ -329,6 +339,7 @@ class ModelVersion:
         batching: bool = True,
         max_batch_size: int = 32,
         batch_timeout: float = 0.002,
+        num_batch_threads: int = 1,
     ):
         self.name = name
         self.version = version
@@ -340,7 +351,7 @@ class ModelVersion:
             _, kwargs = fn.structured_input_signature
             self.signatures[key] = Signature(key, fn, dict(kwargs), dict(fn.structured_outputs))
         self._batchers = {
-            key: Batcher(sig, max_batch_size, batch_timeout)
+            key: Batcher(sig, max_batch_size, batch_timeout, num_batch_threads)
             for key, sig in self.signatures.items()
             if batching and max_batch_size > 1 and sig.batchable
         }
@@ -402,11 +413,15 @@ class ModelRepository:
         batching: bool = True,
         max_batch_size: int = 32,
         batch_timeout: float = 0.002,
+        num_batch_threads: int = 1,
     ):
         self.root = Path(root)
         self.num_versions = num_versions
         self._options = dict(
-            batching=batching, max_batch_size=max_batch_size, batch_timeout=batch_timeout
+            batching=batching,
+            max_batch_size=max_batch_size,
+            batch_timeout=batch_timeout,
+            num_batch_threads=num_batch_threads,
         )
         self._models: dict[str, dict[int, ModelVersion]] = {}
         self._failed: dict[Path, tuple[float, str]] = {}
@@ -929,6 +944,7 @@ class ModelServer:
         batching: Group concurrent requests into one model call. Defaults to `True`.
         max_batch_size: Most rows in one grouped call. Defaults to `32`.
         batch_timeout_ms: How long a batch waits for more requests. Defaults to `2.0`.
+        num_batch_threads: Batches gathered and run at once, per signature. Defaults to `1`.
         poll_seconds: How often `root` is checked for new versions; `0` never. Defaults to `1.0`.
         num_versions: Newest versions served per model; `0` all. Defaults to `1`.
         max_body_bytes: Largest request accepted. Defaults to 32 MiB.
@@ -950,6 +966,7 @@ class ModelServer:
         batching: bool = True,
         max_batch_size: int = 32,
         batch_timeout_ms: float = 2.0,
+        num_batch_threads: int = 1,
         poll_seconds: float = 1.0,
         num_versions: int = 1,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -966,6 +983,7 @@ class ModelServer:
             batching=batching,
             max_batch_size=max_batch_size,
             batch_timeout=batch_timeout_ms / 1000.0,
+            num_batch_threads=num_batch_threads,
         )
         self.app = make_rest_app(self.repository, batching=batching, max_body_bytes=max_body_bytes)
         self._stop = threading.Event()
@@ -1149,6 +1167,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a batch waits for more requests (default: 2)",
     )
     parser.add_argument(
+        "--num-batch-threads",
+        type=int,
+        default=2,
+        help="batches gathered and run at once, per signature (default: 1)",
+    )
+    parser.add_argument(
         "--poll-seconds",
         type=float,
         default=1.0,
@@ -1177,6 +1201,7 @@ def main(argv: Sequence[str]) -> int:
         )
     for flag, value, low in (
         ("--max-batch-size", args.max_batch_size, 1),
+        ("--num-batch-threads", args.num_batch_threads, 1),
         ("--num-versions", args.num_versions, 0),
         ("--port", args.port, 0),
         ("--grpc-port", args.grpc_port, 0),
@@ -1193,6 +1218,7 @@ def main(argv: Sequence[str]) -> int:
         batching=args.batching,
         max_batch_size=args.max_batch_size,
         batch_timeout_ms=args.batch_timeout_ms,
+        num_batch_threads=args.num_batch_threads,
         poll_seconds=args.poll_seconds,
         num_versions=args.num_versions,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),

@@ -9,6 +9,9 @@ up front) in a closed loop for `--seconds` each, in these setups, one after the 
 
 - `in-process`: the clients call the SavedModel's `serving_default` signature directly in this
   process (`tf.saved_model.load`), one image per call: no HTTP, no JSON, no batching;
+- `in-process, batches of N`: one thread calls the same signature with N images at once (N =
+  `--clients`), each image counted as a request: what batching gains at the model alone, with
+  no HTTP, JSON or waiting for company. It bounds the gain batching can bring the server;
 - `REST, batching off`: `i2dl serve --no-batching` in its own process; one model call per request;
 - `REST, batching on`: `i2dl serve` with its defaults (up to 32 rows, 2 ms window);
 - `gRPC, batching on`: the official `PredictionService` stub against the same server.
@@ -247,6 +250,23 @@ def main() -> None:
         closed_loop(args.clients, 1.0, direct)  # warm up
         results["in-process SavedModel"] = closed_loop(args.clients, args.seconds, direct)
 
+        def batched():
+            def call(i: int) -> bool:
+                rows = [(i * args.clients + k) % len(pngs) for k in range(args.clients)]
+                out = signature(image_bytes=tf.constant([pngs[n] for n in rows]))
+                return bool(np.all(out["class_ids"].numpy() == expected[rows]))
+
+            return call
+
+        closed_loop(1, 1.0, batched)
+        one = closed_loop(1, args.seconds, batched)
+        # One call answers `clients` images: count each as a request, each waits the call.
+        one["requests"] *= args.clients
+        one["rps"] *= args.clients
+        one["failures"] *= args.clients
+        one["cpu_ms"] /= args.clients
+        results[f"in-process, batches of {args.clients}"] = one
+
     for key, label, flags in (
         ("rest-off", "REST, batching off", ["--no-batching"]),
         ("rest-on", "REST, batching on", []),
@@ -283,13 +303,24 @@ def main() -> None:
     if "REST, batching on" in results and "REST, batching off" in results:
         ratio = results["REST, batching on"]["rps"] / results["REST, batching off"]["rps"]
         print(f"\nbatching on / off throughput: {ratio:.2f}x (target: 3x or more)")
+        ceiling = None
+        if f"in-process, batches of {args.clients}" in results:
+            ceiling = (
+                results[f"in-process, batches of {args.clients}"]["rps"]
+                / results["in-process SavedModel"]["rps"]
+            )
+            print(
+                f"at the model alone, batches of {args.clients} / single images: {ceiling:.2f}x "
+                "(the most batching can gain here)"
+            )
         record(
             "serve",
             f"REST req/s, batching on ({args.clients} clients)",
             f"{results['REST, batching on']['rps']:.0f}/s",
             ">= 3x batching off",
             ratio >= 3,
-            reference=f"batching off {results['REST, batching off']['rps']:.0f}/s",
+            reference=f"batching off {results['REST, batching off']['rps']:.0f}/s"
+            + (f"; model alone {ceiling:.1f}x" if ceiling else ""),
             ratio=f"{ratio:.2f}x",
         )
 

@@ -401,6 +401,33 @@ def test_batcher_groups_waiting_requests_and_splits_the_answers():
         batcher.close()
 
 
+def test_two_batch_threads_run_a_second_batch_while_the_first_is_in_the_model():
+    signature = _CountingSignature()
+    batcher = serve.Batcher(signature, max_batch_size=8, timeout=0.0, num_threads=2)
+    try:
+        # The first thread is held inside the model; the second answers what comes next.
+        busy = batcher.submit({"x": np.zeros((1, 2), np.float32)})
+        assert signature.entered.wait(TIMEOUT)
+        signature.entered.clear()
+        later = batcher.submit({"x": np.ones((1, 2), np.float32)})
+        assert signature.entered.wait(TIMEOUT), "the second thread did not take the request"
+        assert not busy.done() and not later.done()
+        signature.gate.set()
+        np.testing.assert_array_equal(later.result(TIMEOUT)["y"], [[2, 2]])
+        np.testing.assert_array_equal(busy.result(TIMEOUT)["y"], [[0, 0]])
+        assert sorted(signature.calls) == [1, 1]
+    finally:
+        signature.gate.set()
+        batcher.close()
+    # Closing ends both threads; later requests are answered in the caller's thread.
+    for thread in batcher._threads:
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+    np.testing.assert_array_equal(
+        batcher.submit({"x": np.ones((1, 2), np.float32)}).result(TIMEOUT)["y"], [[2, 2]]
+    )
+
+
 def _new_version(model: keras.Model, serving_dir, version: int) -> keras.Model:
     """Writes a different model as `version`, atomically, as `i2dl APP export` does."""
     changed = keras.models.clone_model(model)

@@ -33,7 +33,10 @@ REPORT_ENV = "I2DL_BENCHMARK_REPORT"  # as in _report.py, which this script does
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "digits": (["--data", "{data}/mnist"], ["--epochs", "2", "--set", "epochs=2"]),
     "denoise": (["--data", "{data}/mnist"], ["--epochs", "2", "--recipes", "conv"]),
-    "sentiment": (["--data", "{data}/rt-polarity"], ["--seeds", "0", "--rounds", "1"]),
+    "sentiment": (
+        ["--data", "{data}/rt-polarity"],
+        ["--seeds", "0", "--rounds", "1", "--set", "epochs=1"],
+    ),
     "segmentation": (
         ["--data", "{data}/membrane"],
         ["--epochs", "2", "--steps", "3", "--crop-size", "128"],

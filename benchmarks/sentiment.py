@@ -4,13 +4,35 @@ Accuracy: the default `apps.sentiment` model trained on ../shared/data/rt-polari
 sentences) with one fixed 80/20 train/test split (split seed 0; 10% of the training part
 validates for early stopping) and three initialisation/shuffling seeds; prints mean and spread
 of the held-out accuracy. Targets: 78% mean (a CNN with random word vectors reaches 76.1% on this
-data, Kim 2014; 81.5% with pretrained vectors).
+data, Kim 2014; 81.5% with pretrained vectors). For scale it also prints, on the same split, the
+test accuracy of an NBSVM-style linear model (naive-Bayes-weighted logistic regression on word
+uni- and bigrams, Wang & Manning 2012: 79.4% on the full data with 10-fold cross-validation).
 
 Throughput: training examples per second of the default model, of the same model with Keras'
 LSTM (`--cell keras`), and of a plain Keras model of the same size (TextVectorization padding to
 `max_length` + Embedding + Bidirectional `keras.layers.LSTM` + Dense), all fed the same bucketed
 pipeline, measured in one process, one epoch each in turn after a warm-up epoch, median of the
 rounds.
+
+Measured on 2 shared CPU cores (load 13-20 from other work), defaults (i2dl cell, vocabulary 12,000,
+embedding 64, one bidirectional layer of 64 units, last state, dropout 0.5, batch 32, learning rate
+2e-3, early stopping after 3 epochs): held-out accuracy 0.7600 / 0.7525 / 0.7538 for seeds 0 / 1 /
+2, mean 0.7554, std 0.0040 (AUC 0.834-0.838, 5 epochs, 83-97 s per seed): the 78% target is missed.
+The NBSVM-style reference scores 0.7681 on this split: with 5,760 training sentences the split sits
+below the literature's figures. Variants, test accuracy for seeds 0, 1, 2 (`--set KEY=VALUE`):
+`word_dropout=0.3` 0.7775 / 0.7544 / 0.7488 (mean 0.7602; seeds 3, 4: 0.7469 / 0.7425 against 0.7469
+/ 0.7438 for the defaults); the same with `epochs=5` 0.7588 / 0.7612 / 0.7544; with
+`recurrent_dropout=0.25` 0.7631 / 0.7575 / 0.7469; with `vocab_size=6000` 0.7631 / 0.7562 / 0.7400;
+`epochs=5` alone 0.7581 / 0.7531 / 0.7612; `word_dropout=0.3 pooling=max` 0.7512 / 0.7619 (two
+seeds); `word_dropout=0.5` 0.7544 / 0.7456 (two seeds). A linear bag-of-bigrams branch (40,000
+multi-hot uni+bigrams, its logit added to the LSTM's, trained jointly; not kept) gave 0.7450 (seed
+0) and 0.7588 / 0.7562 with `word_dropout=0.3`. Averaging the predicted probabilities of separately
+trained models (not a model this app ships) gave 0.766-0.778 for three LSTMs and 0.766-0.779 for one
+LSTM with an NBSVM-style model (C=0.3): 78% looks out of reach here without pretrained vectors.
+Throughput, same run (median of 3 rounds, bucketed pipeline): 1,028 examples/s for the default
+model, 1,228 with `--cell keras`, 92 for the plain Keras model padding to 200 tokens (834,177
+parameters each): the throughput target is met, by 11x, because the app's model pads each batch only
+to its longest sentence.
 
     python benchmarks/sentiment.py                      # both parts
     python benchmarks/sentiment.py --part accuracy --seeds 0 1 2
@@ -31,12 +53,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import record  # noqa: E402
+
 from apps import base, sentiment  # noqa: E402
-from i2dl_keras.callbacks import EarlyStopping  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "rt-polarity"
 
@@ -74,9 +98,7 @@ def train_once(config: sentiment.Config, verbose: int = 0) -> dict:
         datasets.train,
         validation_data=datasets.validation,
         epochs=config.epochs,
-        callbacks=[
-            EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        ],
+        callbacks=[base.early_stopping(config)],
         verbose=verbose,
         shuffle=False,
     ).history
@@ -88,8 +110,47 @@ def train_once(config: sentiment.Config, verbose: int = 0) -> dict:
     return metrics
 
 
+def _texts_and_labels(dataset) -> tuple[list[str], list[int]]:
+    texts, labels = [], []
+    for x, y in dataset.unbatch():
+        texts.append(x.numpy().decode("utf-8"))
+        labels.append(int(y.numpy().reshape(-1)[0]))
+    return texts, labels
+
+
+def linear_reference(config: sentiment.Config) -> float:
+    """Test accuracy of NB-weighted logistic regression on word uni- and bigrams, same split.
+
+    NBSVM's idea (Wang & Manning 2012, 79.4% on the full data set with 10-fold cross-validation):
+    binary bag-of-n-grams features scaled by their naive-Bayes log-count ratios, computed on the
+    training part only; scikit-learn's default regularisation (C=1), nothing tuned on the test
+    part. It shows how hard this particular split is, not a target for the LSTM.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    datasets, _ = datasets_for(config)
+    train_texts, train_labels = _texts_and_labels(datasets.train)
+    test_texts, test_labels = _texts_and_labels(datasets.test)
+    vectorizer = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
+    train = vectorizer.fit_transform(train_texts)
+    y = np.array(train_labels)
+    positive = 1.0 + np.asarray(train[y == 1].sum(0)).ravel()
+    negative = 1.0 + np.asarray(train[y == 0].sum(0)).ravel()
+    ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+    classifier = LogisticRegression(max_iter=2000).fit(train.multiply(ratio).tocsr(), y)
+    test = vectorizer.transform(test_texts).multiply(ratio).tocsr()
+    return float(np.mean(classifier.predict(test) == np.array(test_labels)))
+
+
 def accuracy_part(config: sentiment.Config, seeds: list[int], verbose: int = 0) -> None:
-    print(f"accuracy on {DATA} (fixed 80/20 split, split seed 0), seeds {seeds}")
+    print(f"accuracy on {config.data} (fixed 80/20 split, split seed 0), seeds {seeds}")
+    linear = linear_reference(config)
+    print(
+        "for scale, NB-weighted logistic regression on word uni+bigrams (NBSVM-style), same "
+        f"split: {linear:.4f}",
+        flush=True,
+    )
     print(f"{'seed':>4}  {'accuracy':>8}  {'auc':>6}  {'epochs':>6}  {'seconds':>7}")
     accuracies = []
     for seed in seeds:
@@ -105,6 +166,15 @@ def accuracy_part(config: sentiment.Config, seeds: list[int], verbose: int = 0) 
         f"mean {statistics.mean(accuracies):.4f}  std {spread:.4f}  "
         f"min {min(accuracies):.4f}  max {max(accuracies):.4f}  "
         f"(test examples: {m['test_examples']}; target mean >= 0.78)"
+    )
+    mean = statistics.mean(accuracies)
+    record(
+        "sentiment",
+        f"test accuracy, mean of {len(seeds)} seed(s)",
+        f"{mean:.2%} (sd {spread:.2%})",
+        ">= 78.00%",
+        mean >= 0.78,
+        reference=f"NBSVM-style bigrams {linear:.2%}",
     )
 
 
@@ -150,6 +220,17 @@ def throughput_part(config: sentiment.Config, rounds: int) -> None:
             started = time.perf_counter()
             model.fit(datasets.train, epochs=1, verbose=0, shuffle=False)
             rates[name].append(n / (time.perf_counter() - started))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    ours, plain = list(medians)[0], list(medians)[2]
+    record(
+        "sentiment",
+        "training examples/s",
+        f"{medians[ours]:.0f}/s",
+        ">= 1x plain Keras LSTM",
+        medians[ours] >= medians[plain],
+        reference=f"{medians[plain]:.0f}/s",
+        ratio=f"{medians[ours] / medians[plain]:.2f}x",
+    )
     for name, values in rates.items():
         params = models[name].count_params()
         print(

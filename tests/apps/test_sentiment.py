@@ -213,6 +213,8 @@ def test_imdb_offline_fails_fast_with_instructions(tmp_path, capsys):
 def test_bad_settings_exit_2(capsys):
     assert cli.main(["sentiment", "train", *FAST, "--dropout", "1.5"]) == 2
     assert "--dropout must be in [0, 1)" in capsys.readouterr().err
+    assert cli.main(["sentiment", "train", *FAST, "--word-dropout", "1"]) == 2
+    assert "--word-dropout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 def _scores(model, texts):
@@ -220,7 +222,7 @@ def _scores(model, texts):
     return model(tf.constant(texts), training=False).numpy()
 
 
-@pytest.mark.parametrize("depth, pooling", [(2, "last"), (1, "mean")])
+@pytest.mark.parametrize("depth, pooling", [(2, "last"), (1, "mean"), (1, "max")])
 def test_masking_makes_padding_invisible(depth, pooling, monkeypatch):
     # Bidirectional: the backward direction meets the padding first.
     model = _adapted(_config(depth=depth, pooling=pooling))
@@ -241,6 +243,22 @@ def test_masking_makes_padding_invisible(depth, pooling, monkeypatch):
     unmasked_alone = _scores(unmasked, ["dull and tedious"])
     unmasked_padded = _scores(unmasked, ["dull and tedious", TEXTS[2]])
     assert abs(float(unmasked_padded[0, 0] - unmasked_alone[0, 0])) > 1e-5
+
+
+def test_word_dropout_drops_whole_word_vectors_in_training_only():
+    model = _adapted(_config(word_dropout=0.5, recurrent_dropout=0.25, bidirectional=False))
+    assert model.get_layer("lstm_1").cell.recurrent_dropout == 0.25
+    layer = model.get_layer("word_dropout")
+    keras.utils.set_random_seed(0)
+    words = np.ones((8, 50, 6), np.float32)
+    out = keras.ops.convert_to_numpy(layer(words, training=True)).reshape(-1, 6)
+    dropped = (out == 0.0).all(-1)
+    kept = (out == 2.0).all(-1)  # the survivors are scaled by 1 / (1 - rate)
+    assert (dropped | kept).all(), "a word vector is dropped whole or kept whole"
+    assert 0.4 < dropped.mean() < 0.6
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(words)), words)
+    # Inference is deterministic whatever the dropout settings.
+    np.testing.assert_array_equal(_scores(model, TEXTS), _scores(model, TEXTS))
 
 
 def test_max_length_cuts_long_texts():

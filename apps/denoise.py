@@ -12,17 +12,23 @@ run sees the same noisy images.
 
 Metric: PSNR and SSIM (`i2dl_keras.metrics`) of the noisy input and of the denoised output
 against the clean test images, averaged over the images. A good result: on MNIST with Gaussian
-noise of standard deviation 0.5, the noisy images score about 9.4 dB and the default conv
-autoencoder (81k parameters, 20 epochs on 5,400 images) lifts them to about 19.5 dB, a gain of
-about 10 dB; SSIM rises from about 0.43 to 0.85 (see `benchmarks/denoise.py`).
+noise of standard deviation 0.5, the noisy images score about 9.4 dB; the default model (93k
+parameters, 80 epochs on 5,400 images, MSE) lifts them to about 21.1 dB, a gain of about
+11.7 dB, and SSIM from about 0.43 to 0.90; the course's plain conv autoencoder (81k parameters,
+20 epochs, BCE) gains about 10.2 dB (see `benchmarks/denoise.py`; the issue's 12 dB target is
+not reached).
 
 Models (`--variant`): `conv` (the default, `i2dl_keras.models.conv_autoencoder`) or the dense
 autoencoders of the course, `bottleneck`, `sparse`, `contractive`, and `stacked`, which first
 trains its layer pairs one at a time (greedy layer-wise pretraining on the clean images) and then
-fine-tunes the whole network on the denoising task. `--classify` then puts a softmax head on the
-trained encoder and compares it, on `--labels-per-class` labelled training images per class, with
-the same classifier trained from random weights (the slides' "stacking autoencoders, then
-fine-tuning").
+fine-tunes the whole network on the denoising task. The default conv model is U-Net-shaped, still
+an encoder and a decoder: two stride-2 stages of four 3x3 convolutions (`--convs-per-stage`), and
+each decoder stage also sees the encoder's feature map of its resolution (`--skip-connections`),
+so the code need not carry the fine detail; `--convs-per-stage 1 --no-skip-connections` gives the
+course's plain conv autoencoder. `--classify` then puts a softmax head on the trained encoder and
+compares it, on `--labels-per-class` labelled training images per class, with the same classifier
+trained from random weights (the slides' "stacking autoencoders, then fine-tuning"; see
+`compare_classifiers` for the protocol).
 
 The model takes and returns float pixels in [0, 1], `image_size` square with `channels` channels.
 The exported SavedModel also takes encoded PNG/JPEG bytes of any size.
@@ -56,6 +62,7 @@ from i2dl_keras.models import (
     classifier_from_encoder,
     contractive_autoencoder,
     conv_autoencoder,
+    get_encoder,
     greedy_layerwise_pretrain,
     sparse_autoencoder,
     stacked_autoencoder,
@@ -84,6 +91,8 @@ MODEL_FIELDS = (
     "width",
     "depth",
     "kernel_size",
+    "convs_per_stage",
+    "skip_connections",
     "code_size",
     "hidden",
     "sparsity_weight",
@@ -106,7 +115,8 @@ PSNR_CAP_DB = 100.0
 class Config(base.BaseConfig):
     """Settings of the denoising autoencoder."""
 
-    epochs: int = base.option(20, "most training epochs (early stopping may end sooner)")
+    epochs: int = base.option(80, "most training epochs (early stopping may end sooner)")
+    patience: int = base.option(10, "epochs without validation improvement before stopping")
     learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
     image_size: int = base.option(28, "square image size in pixels (images are resized to it)")
     channels: int = base.option(1, "image channels: 1 (grayscale) or 3 (RGB)", choices=(1, 3))
@@ -119,13 +129,19 @@ class Config(base.BaseConfig):
     train_noise_level: float | None = base.option(
         None, "noise level of the training inputs only (default: --noise-level)"
     )
-    loss: str = base.option("bce", "reconstruction loss", choices=("bce", "mse"))
+    loss: str = base.option("mse", "reconstruction loss", choices=("mse", "bce"))
     variant: str = base.option("conv", "which autoencoder of the course", choices=VARIANTS)
-    width: int = base.option(20, "conv: filters of the first stage (doubles per stage)")
+    width: int = base.option(16, "conv: filters of the first stage (doubles per stage)")
     depth: int = base.option(
         2, "conv: stride-2 stages; dense variants: encoder layers including the code"
     )
-    kernel_size: int = base.option(5, "conv: side of the square kernels")
+    kernel_size: int = base.option(3, "conv: side of the square kernels")
+    convs_per_stage: int = base.option(
+        4, "conv: convolutions per encoder and per decoder stage, the strided one included"
+    )
+    skip_connections: bool = base.option(
+        True, "conv: decoder stages also see the encoder's feature maps (a U-Net shape)"
+    )
     code_size: int = base.option(
         0,
         f"width of a dense code; 0: the variant's default (conv: the last feature map, "
@@ -139,7 +155,34 @@ class Config(base.BaseConfig):
         False, "after training, compare the pretrained encoder with a random one as classifier"
     )
     labels_per_class: int = base.option(10, "--classify: labelled training images per class")
-    classify_epochs: int = base.option(60, "--classify: epochs of each classifier's training")
+    classify_epochs: int = base.option(
+        100,
+        "--classify: most epochs of each of the two training stages (pretrained: head on the "
+        "frozen encoder, then all; from scratch: all, at the same two learning rates)",
+    )
+    classify_learning_rate: float = base.option(
+        3e-3, "--classify: Adam's learning rate (fine-tuning the pretrained encoder: a tenth)"
+    )
+    classify_patience: int = base.option(
+        20, "--classify: epochs without a better validation accuracy before stopping"
+    )
+    classify_draws: int = base.option(
+        3, "--classify: seeded draws of the labelled images, results averaged"
+    )
+    classify_pool: int = base.option(
+        2, "--classify: max-pooling window on a convolutional code before the head (0: none)"
+    )
+    classify_dropout: float = base.option(0.5, "--classify: dropout rate before the head")
+    classify_augment: float = base.option(
+        0.0,
+        "--classify: random shifts up to this fraction of the image side (and rotations up to "
+        "0.4 times it, in turns) of the labelled training images of both arms; 0: none",
+    )
+    classify_skip_features: bool = base.option(
+        True,
+        "--classify: the head also reads the encoder's skip feature maps (--skip-connections), "
+        "pooled to the code's size",
+    )
     num_classes: int = base.option(10, "number of classes (set from the data when training)")
     train_examples: int = base.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
@@ -149,16 +192,37 @@ class Config(base.BaseConfig):
         super().validate()
         if self.image_size < 4:
             raise base.UsageError(f"--image-size must be at least 4, got {self.image_size}")
-        for name in ("width", "depth", "kernel_size", "hidden", "pretrain_epochs"):
+        for name in (
+            "width",
+            "depth",
+            "kernel_size",
+            "convs_per_stage",
+            "hidden",
+            "pretrain_epochs",
+        ):
             if getattr(self, name) < 1:
                 raise base.UsageError(
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
-        for name in ("labels_per_class", "classify_epochs"):
+        for name in ("labels_per_class", "classify_epochs", "classify_patience", "classify_draws"):
             if getattr(self, name) < 1:
                 raise base.UsageError(
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
+        if self.classify_pool < 0:
+            raise base.UsageError(f"--classify-pool must be 0 or more, got {self.classify_pool}")
+        if not 0.0 <= self.classify_augment < 1.0:
+            raise base.UsageError(
+                f"--classify-augment must be in [0, 1), got {self.classify_augment}"
+            )
+        if not 0.0 <= self.classify_dropout < 1.0:
+            raise base.UsageError(
+                f"--classify-dropout must be in [0, 1), got {self.classify_dropout}"
+            )
+        if self.classify_learning_rate <= 0:
+            raise base.UsageError(
+                f"--classify-learning-rate must be positive, got {self.classify_learning_rate}"
+            )
         if self.code_size < 0:
             raise base.UsageError(f"--code-size must be 0 or more, got {self.code_size}")
         if self.sparsity_weight < 0 or self.contraction < 0:
@@ -430,6 +494,8 @@ def build_model(config: Config) -> keras.Model:
             filters=tuple(config.width * 2**i for i in range(config.depth)),
             code_size=config.code_size or None,
             kernel_size=config.kernel_size,
+            convs_per_stage=config.convs_per_stage,
+            skip_connections=config.skip_connections,
             **common,
         )
     elif config.variant == "bottleneck":
@@ -468,7 +534,7 @@ class HyperModel(base.ConfigHyperModel):
         if config.variant == "conv":
             depths = [d for d in (2, 1, 3) if config.image_size % 2**d == 0] or [config.depth]
             code_size = hp.Choice("code_size", [0, 32, 64])
-            shape = {"width": hp.Choice("width", [20, 12, 32])}
+            shape = {"width": hp.Choice("width", [16, 12, 24])}
         else:
             depths = [2, 1, 3]
             limit = config.image_size**2 * config.channels
@@ -586,8 +652,10 @@ def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose):
         c = report["classify"]
         print(
             f"classify ({c['labels_per_class']} labels per class, {c['train_examples']} "
-            f"images): pretrained encoder {c['pretrained_accuracy']:.2%}, "
-            f"from scratch {c['scratch_accuracy']:.2%} test accuracy"
+            f"images, mean of {c['draws']} draws): pretrained encoder "
+            f"{c['pretrained_accuracy']:.2%} (frozen, head only: "
+            f"{c['pretrained_probe_accuracy']:.2%}), from scratch {c['scratch_accuracy']:.2%} "
+            f"test accuracy, gain {c['gain_points']:+.2f} points"
         )
     if report:
         _REPORTS[model] = report
@@ -604,50 +672,155 @@ def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.sort(np.concatenate(chosen))
 
 
-def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: Config) -> dict:
-    """Fine-tunes the trained encoder with a softmax head and the same network from scratch.
+def _train_classifier(
+    classifier: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    epochs: int,
+    learning_rate: float,
+    config: Config,
+) -> int:
+    """Trains with Adam, stopping early on the validation accuracy; returns the epochs run."""
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    callbacks = []
+    if validation is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                mode="max",
+                patience=config.classify_patience,
+                restore_best_weights=True,
+            )
+        )
+    batch_size = min(config.batch_size, len(x))
+    if config.classify_augment > 0:
+        shift = config.classify_augment
+        augment = keras.Sequential(
+            [
+                keras.layers.RandomTranslation(
+                    shift, shift, fill_mode="constant", seed=config.seed
+                ),
+                keras.layers.RandomRotation(0.4 * shift, fill_mode="constant", seed=config.seed),
+            ]
+        )
+        x = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(lambda images, labels: (augment(images, training=True), labels))
+        )
+        y = None
+    history = classifier.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=None if y is None else batch_size,
+        shuffle=y is not None,  # the augmenting pipeline shuffles, seeded
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return len(history.history["loss"])
 
-    Both see the same `labels_per_class` clean training images per class and the same head
-    initialisation, train for `classify_epochs` with Adam at `learning_rate`, and are scored on
-    the clean test images. The trained autoencoder itself is left untouched (its encoder is
-    copied first).
+
+def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: Config) -> dict:
+    """Classifies with the trained encoder and with the same network from scratch, on few labels.
+
+    The slides' "stacking autoencoders, then fine-tuning", in the two-step form that keeps the
+    pretrained features (linear probing, then fine-tuning; Kumar et al., 2022): a head
+    (`classifier_from_encoder`: the code, max-pooled `classify_pool` x `classify_pool` when it
+    is a feature map, flattened, dropout `classify_dropout`, softmax) first trains on the
+    frozen pretrained encoder at `classify_learning_rate`, then the whole network fine-tunes at
+    a tenth of it. The baseline is the same network, every weight trainable from random
+    initial values, through the same two stages (`classify_learning_rate`, then a tenth of it).
+    Both arms see the same `labels_per_class` clean training images per class, start from the
+    same head weights, stop early on the accuracy of the same labelled validation images
+    (`classify_patience`, best weights restored; fixed epochs when there is no validation
+    split) and are scored on the clean test images. This is repeated for `classify_draws`
+    seeded draws of the labelled images and averaged, since 10 labels per class make one draw
+    a noisy estimate. With `classify_augment`, both arms train on randomly shifted and rotated
+    copies of their labelled images. The trained autoencoder itself is left untouched (its
+    weights are copied).
+
+    How much the pretrained encoder helps depends on the baseline: on MNIST with 10 labels per
+    class and the default model, about 2 points without augmentation (88.2% against 86.1%,
+    3 draws), and none with `classify_augment=0.1`, which lifts the from-scratch network to
+    93.3% (see `benchmarks/denoise.py`).
     """
     labelled = datasets.labelled
     x_train, y_train = _arrays(labelled.train, canonical=True)
     x_test, y_test = _arrays(labelled.test)
-    subset = labelled_subset(y_train, config.labels_per_class, config.seed)
+    validation = _arrays(labelled.validation) if labelled.validation is not None else None
     num_classes = max(len(labelled.class_names), int(y_train.max()) + 1)
-    pretrained = build_model(config)
-    pretrained.set_weights(model.get_weights())
-    keras.utils.set_random_seed(config.seed + 1)
-    scratch = build_model(config)
-    results = {}
-    for name, autoencoder in (("pretrained", pretrained), ("scratch", scratch)):
-        keras.utils.set_random_seed(config.seed + 2)  # the same head for both
-        classifier = classifier_from_encoder(autoencoder, num_classes, name=f"{name}_classifier")
-        classifier.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss=SparseCategoricalCrossentropy(),
-            metrics=["accuracy"],
+    head = {
+        "pool_size": config.classify_pool or None,
+        "dropout": config.classify_dropout,
+        "skip_features": config.classify_skip_features,
+    }
+    epochs = config.classify_epochs
+    draws: list[dict] = []
+    for draw in range(config.classify_draws):
+        seed = config.seed + draw
+        subset = labelled_subset(y_train, config.labels_per_class, seed)
+        x, y = x_train[subset], y_train[subset]
+        result: dict = {"seed": seed}
+
+        pretrained = build_model(config)
+        pretrained.set_weights(model.get_weights())
+        keras.utils.set_random_seed(seed + 2)  # the same head for both arms
+        classifier = classifier_from_encoder(
+            pretrained, num_classes, freeze_encoder=True, name="pretrained_classifier", **head
         )
-        classifier.fit(
-            x_train[subset],
-            y_train[subset],
-            epochs=config.classify_epochs,
-            batch_size=min(config.batch_size, len(subset)),
-            verbose=0,
+        probe = _train_classifier(
+            classifier, x, y, validation, epochs, config.classify_learning_rate, config
         )
-        scores = classifier.evaluate(x_test, y_test, verbose=0, return_dict=True)
-        results[f"{name}_accuracy"] = float(scores["accuracy"])
+        result["pretrained_probe_accuracy"] = _accuracy(classifier, x_test, y_test)
+        get_encoder(pretrained).trainable = True
+        tune = _train_classifier(
+            classifier, x, y, validation, epochs, config.classify_learning_rate / 10, config
+        )
+        result["pretrained_accuracy"] = _accuracy(classifier, x_test, y_test)
+        result["pretrained_epochs"] = [probe, tune]
+
+        keras.utils.set_random_seed(seed + 1)
+        scratch = build_model(config)
+        keras.utils.set_random_seed(seed + 2)
+        classifier = classifier_from_encoder(
+            scratch, num_classes, name="scratch_classifier", **head
+        )
+        # The same two stages and learning rates as the pretrained arm, every weight trainable.
+        result["scratch_epochs"] = [
+            _train_classifier(classifier, x, y, validation, epochs, rate, config)
+            for rate in (config.classify_learning_rate, config.classify_learning_rate / 10)
+        ]
+        result["scratch_accuracy"] = _accuracy(classifier, x_test, y_test)
+        draws.append(result)
+
+    def mean(key: str) -> float:
+        return float(np.mean([d[key] for d in draws]))
+
+    gains = [100 * (d["pretrained_accuracy"] - d["scratch_accuracy"]) for d in draws]
     return {
         "labels_per_class": config.labels_per_class,
         "train_examples": int(len(subset)),
         "test_examples": int(len(y_test)),
-        **results,
-        "gain_points": round(
-            100 * (results["pretrained_accuracy"] - results["scratch_accuracy"]), 2
-        ),
+        "draws": len(draws),
+        "pretrained_probe_accuracy": mean("pretrained_probe_accuracy"),
+        "pretrained_accuracy": mean("pretrained_accuracy"),
+        "scratch_accuracy": mean("scratch_accuracy"),
+        "gain_points": round(float(np.mean(gains)), 2),
+        "gain_points_min": round(float(np.min(gains)), 2),
+        "per_draw": draws,
     }
+
+
+def _accuracy(classifier: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(classifier.evaluate(x, y, verbose=0, return_dict=True)["accuracy"])
 
 
 # --------------------------------------------------------------------------- metric

@@ -32,7 +32,10 @@ REPORT_ENV = "I2DL_BENCHMARK_REPORT"  # as in _report.py, which this script does
 # name -> (arguments of a full run, extra arguments of a quick one); `{data}` is --data-root.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "digits": (["--data", "{data}/mnist"], ["--epochs", "2", "--set", "epochs=2"]),
-    "denoise": (["--data", "{data}/mnist"], ["--epochs", "2", "--recipes", "conv"]),
+    "denoise": (
+        ["--data", "{data}/mnist", "--recipes", "conv"],
+        ["--epochs", "2", "--classify-draws", "1", "--classify-augment", "0"],
+    ),
     "sentiment": (
         ["--data", "{data}/rt-polarity"],
         ["--seeds", "0", "--rounds", "1", "--set", "epochs=1"],

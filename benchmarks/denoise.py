@@ -1,7 +1,8 @@
 """Denoising autoencoders on MNIST: PSNR gain per variant, and pretrained-encoder classifiers.
 
-Run: `python benchmarks/denoise.py [--data ../shared/data/mnist] [--epochs 20]
-[--recipes conv,conv-mse,conv-small,conv-k3,bottleneck,sparse,contractive,stacked] [--no-classify]`
+Run: `python benchmarks/denoise.py [--data ../shared/data/mnist] [--epochs 80]
+[--recipes conv,conv-bce,conv-noskip,conv-plain,conv-plain-mse,bottleneck,sparse,contractive,
+stacked] [--no-classify] [--classify-draws 3] [--classify-augment 0,0.1]`
 
 Every recipe trains with the app's own code (`apps.denoise.make_datasets`, `build_model` and
 `fit`, so the stacked recipe pretrains greedily before fine-tuning) on the same 5,400 of the
@@ -12,9 +13,65 @@ Table 1 (the issue's target: with Gaussian noise of standard deviation 0.5, a de
 least 12 dB above the noisy input's, with at most 100k parameters): per recipe, parameters,
 epochs run, mean PSNR and SSIM of the noisy and denoised test images, the gain, seconds.
 
-Table 2 (the target: at least 5 points of accuracy gained): for each trained recipe, a softmax
-head on its encoder fine-tuned on `--labels-per-class` labelled training images per class,
-against the same network from random weights on the same images (`compare_classifiers`).
+Table 2 (the target: at least 5 points of accuracy gained): for each trained recipe and each
+`--classify-augment` value, `apps.denoise.compare_classifiers`: a head on its encoder trained
+first on the frozen encoder, then fine-tuned with it, on `--labels-per-class` labelled training
+images per class, against the same network from random weights trained on the same images
+through the same two stages (the same learning rates and epochs), both stopped early on the
+same 600 labelled validation images, averaged over `--classify-draws` seeded draws of the
+labelled images.
+
+Measured (seed 0, on a 2-core CPU shared with other jobs, so the seconds are slow).
+Table 1, `python benchmarks/denoise.py --data ../shared/data/mnist --recipes conv --no-classify`:
+
+    recipe  params  epochs  PSNR noisy  PSNR denoised  gain dB  SSIM noisy  SSIM denoised  target
+    conv    92,977  80      9.38        21.10          11.72    0.429       0.897          missed
+
+(an earlier run of the same command with classifiers gave 11.75 dB.) Table 2, the same
+comparison (`compare_classifiers` with the default Config, 3 draws) on a default model trained
+the same way (80 epochs, 11.74 dB), with and without `--classify-augment 0.1`; accuracies on
+the 2,000 test images, mean of the draws, gains per draw in points:
+
+    augment  frozen + head  pretrained  scratch  gain   per draw          target
+    0        85.12%         88.20%      86.13%   +2.07  +3.9 +2.0 +0.2    missed
+    0.1      83.47%         91.98%      93.33%   -1.35  -0.3 -3.7 -0.05   missed
+
+Neither target is met. The pretrained encoder is worth about 2 points without augmentation and
+nothing with it; an earlier protocol that fine-tuned the pretrained arm at a tenth of the rate
+but trained the baseline at the full rate only measured +4.3 to +4.7 points (below): about
+half of that was the second, slower stage, which the baseline now gets too.
+
+The 12 dB target is missed by about 0.25 dB. What was tried on the way (same data, seed and
+noise; `fit` with early stopping; gains in dB on the test images; "stopped" runs were ended
+early because their validation loss trailed the reference run's at the same epoch):
+
+    model (parameters)                                             epochs  loss   gain
+    plain conv AE, 20 + 40 5x5 filters, the old default (81,121)   20      BCE    10.18
+    U-Net shape, width 22, 2 convs per stage (87,979)              40      BCE    11.01
+    the same                                                       40      MSE    11.18
+    U-Net shape, width 18, 3 convs per stage (88,291)              40      MSE    11.45
+    U-Net shape, width 16, 4 convs per stage (92,977), the default 40      MSE    11.48
+    the same                                                       80      MSE    11.74
+    the same                                                       120     MSE    11.81
+    the same, loss = mean per-image log MSE (the metric itself)    80      -      11.76
+    the same, peak learning rate 4e-3 / SiLU / Adam EMA             stopped: no better
+    the same with filters 24, 28 (99,705)                           stopped: no better
+    the same, hard-sigmoid output under MSE                         stalled at a constant image
+    the same, MSE of the clipped output (+ 0.1 x plain MSE)         stopped: no better
+
+Training loss and validation loss stay equal throughout (no overfitting): within 100k
+parameters the gain rises slowly with more epochs (about +0.07 dB from 80 to 120), not with
+the loss.
+
+Classifier heads, as explored on the 80-epoch default model with the baseline trained at one
+rate only (10 labels per class, test accuracy in %, draws 0, 1, 2): a head of flatten +
+softmax alone favours the pretrained encoder most (scratch 75.6 / 79.0 / 78.2, pretrained
+probe-then-fine-tune 86.5 / 85.4) but is a weak baseline; max-pooling the code 2x2 and dropout
+0.5 lift the scratch network by about 4 points (82.1 / 82.8 / 81.4 at its better learning rate,
+3e-3) and the pretrained arm to 90.6 / 83.8 / 86.2; adding the pooled skip feature maps (the
+default head) gives scratch 81.2 / 86.2 / 85.6 and pretrained 91.0 / 87.2 / 87.7. Random shifts
+and rotations of the labelled images (applied to both arms) lifted the scratch network to 92.7
+on draw 0 and the pretrained one to 93.2.
 """
 
 from __future__ import annotations
@@ -30,16 +87,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
+from _report import record  # noqa: E402
 
-from apps import denoise  # noqa: E402
-from i2dl_keras.callbacks import EarlyStopping  # noqa: E402
+from apps import base, denoise  # noqa: E402
 
-# name -> Config overrides; `conv` is the app's default.
+# The plain conv autoencoder of the course (the app's default before the U-Net shape).
+PLAIN = {"width": 20, "kernel_size": 5, "convs_per_stage": 1, "skip_connections": False}
+# name -> Config overrides; `conv` is the app's default (U-Net-shaped, MSE).
 RECIPES = {
     "conv": {},
-    "conv-mse": {"loss": "mse"},
-    "conv-small": {"width": 16, "kernel_size": 3},  # conv_autoencoder's default: 16, 32 filters
-    "conv-k3": {"width": 32, "kernel_size": 3},
+    "conv-bce": {"loss": "bce"},
+    "conv-noskip": {"skip_connections": False},
+    "conv-plain": {**PLAIN, "loss": "bce"},
+    "conv-plain-mse": PLAIN,
     "bottleneck": {"variant": "bottleneck"},
     "sparse": {"variant": "sparse", "code_size": 256},
     "contractive": {"variant": "contractive", "code_size": 128},
@@ -60,17 +120,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
     parser.add_argument("--data", default=str(default))
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=denoise.Config.epochs)
     parser.add_argument("--noise", default="gaussian", choices=denoise.NOISES)
     parser.add_argument("--noise-level", type=float, default=0.5)
     parser.add_argument("--recipes", default="conv,conv-small,bottleneck,stacked")
     parser.add_argument("--labels-per-class", type=int, default=10)
+    parser.add_argument("--classify-draws", type=int, default=denoise.Config.classify_draws)
+    parser.add_argument(
+        "--classify-augment",
+        default="0,0.1",
+        help="comma-separated --classify-augment values: one table 2 row per value",
+    )
     parser.add_argument("--classify", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not Path(args.data).exists():
         sys.exit(f"no data at {args.data}: pass --data PATH to the MNIST IDX files")
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
+    augments = [float(v) for v in args.classify_augment.split(",") if v.strip()]
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         sys.exit(f"unknown recipe(s) {unknown}; choose from {sorted(RECIPES)}")
@@ -81,6 +148,7 @@ def main() -> None:
         noise=args.noise,
         noise_level=args.noise_level,
         labels_per_class=args.labels_per_class,
+        classify_draws=args.classify_draws,
         seed=args.seed,
     )
     keras.utils.set_random_seed(args.seed)
@@ -112,9 +180,13 @@ def main() -> None:
         (
             "encoder of",
             "labels",
+            "augment",
+            "draws",
+            "frozen + head acc",
             "pretrained acc",
             "scratch acc",
             "gain points",
+            "per draw",
             "seconds",
             "target",
         )
@@ -124,9 +196,7 @@ def main() -> None:
         config.validate()
         keras.utils.set_random_seed(args.seed)
         model = denoise.build_model(config)
-        callbacks = [
-            EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        ]
+        callbacks = [base.early_stopping(config)]
         started = time.perf_counter()
         history, _ = denoise.fit(model, datasets, config, callbacks, verbose=0)
         seconds = time.perf_counter() - started
@@ -148,22 +218,55 @@ def main() -> None:
                 "met" if met else "missed",
             )
         )
-        print(f"{name}: gain {gain:.2f} dB with {params:,} parameters in {seconds:.0f} s")
+        print(
+            f"{name}: gain {gain:.2f} dB with {params:,} parameters in {seconds:.0f} s",
+            flush=True,
+        )
+        record(
+            "denoise",
+            f"PSNR gain, {name} ({params:,} parameters)",
+            f"{gain:+.2f} dB",
+            ">= +12 dB, <= 100k parameters",
+            met,
+            reference=f"noisy input {scores['psnr_noisy']:.2f} dB",
+        )
         if args.classify:
-            started = time.perf_counter()
-            result = denoise.compare_classifiers(model, datasets, config)
-            classifying.append(
-                (
-                    name,
-                    str(result["train_examples"]),
-                    f"{result['pretrained_accuracy']:.2%}",
-                    f"{result['scratch_accuracy']:.2%}",
-                    f"{result['gain_points']:+.2f}",
-                    f"{time.perf_counter() - started:.0f}",
-                    "met" if result["gain_points"] >= 5.0 else "missed",
+            for augment in augments:
+                started = time.perf_counter()
+                classify_config = dataclasses.replace(config, classify_augment=augment)
+                result = denoise.compare_classifiers(model, datasets, classify_config)
+                classifying.append(
+                    (
+                        name,
+                        str(result["train_examples"]),
+                        f"{augment:g}",
+                        str(result["draws"]),
+                        f"{result['pretrained_probe_accuracy']:.2%}",
+                        f"{result['pretrained_accuracy']:.2%}",
+                        f"{result['scratch_accuracy']:.2%}",
+                        f"{result['gain_points']:+.2f}",
+                        " ".join(
+                            f"{100 * (d['pretrained_accuracy'] - d['scratch_accuracy']):+.1f}"
+                            for d in result["per_draw"]
+                        ),
+                        f"{time.perf_counter() - started:.0f}",
+                        "met" if result["gain_points"] >= 5.0 else "missed",
+                    )
                 )
-            )
-            print(f"{name}: classifier gain {result['gain_points']:+.2f} points")
+                record(
+                    "denoise",
+                    f"pretrained - scratch accuracy, {args.labels_per_class} labels/class, "
+                    f"augment {augment:g}",
+                    f"{result['gain_points']:+.2f} points",
+                    ">= +5 points",
+                    result["gain_points"] >= 5.0,
+                    reference=f"scratch {result['scratch_accuracy']:.2%}",
+                )
+                print(
+                    f"{name}: classifier gain {result['gain_points']:+.2f} points "
+                    f"(augment {augment:g}): {result}",
+                    flush=True,
+                )
     print()
     print("Table 1: denoising (target: gain >= 12 dB with <= 100,000 parameters)")
     print_table(denoising)

@@ -273,22 +273,34 @@ def conv_autoencoder(
     activation: str = "relu",
     code_activation: str = "relu",
     output_activation: str = "sigmoid",
+    convs_per_stage: int = 1,
+    skip_connections: bool = False,
     name: str = "conv_autoencoder",
 ) -> keras.Model:
     """Convolutional autoencoder for images: strided convolutions down, transposed ones up.
 
-    Each encoder stage is a `kernel_size` convolution with stride 2 and "same" padding, so it
-    halves height and width (`floor((N - F + 2P) / S) + 1` per spatial dimension, with "same"
-    padding giving `ceil(N / 2)`); the decoder mirrors it with stride-2 transposed convolutions
-    and ends with a `kernel_size` convolution to the input's channels. With `code_size=None`
-    the code is the last feature map, `(H / 2**n, W / 2**n, filters[-1])`; with an integer,
-    the feature map is flattened into a dense code of that width. The default for
-    `(28, 28, 1)` MNIST has 18,817 parameters and sigmoid outputs in [0, 1].
+    Each encoder stage starts with a `kernel_size` convolution with stride 2 and "same"
+    padding, so it halves height and width (`floor((N - F + 2P) / S) + 1` per spatial
+    dimension, with "same" padding giving `ceil(N / 2)`), followed by `convs_per_stage - 1`
+    stride-1 convolutions with the same filters. The decoder mirrors it with stride-2 transposed
+    convolutions, each followed by `convs_per_stage - 1` stride-1 convolutions, and ends with a
+    `kernel_size` convolution to the input's channels. With `code_size=None` the code is the
+    last feature map, `(H / 2**n, W / 2**n, filters[-1])`; with an integer, the feature map is
+    flattened into a dense code of that width. The default for `(28, 28, 1)` MNIST has 18,817
+    parameters and sigmoid outputs in [0, 1].
+
+    With `skip_connections=True` the network takes the shape of a U-Net (Ronneberger et al.,
+    2015), still an encoder and a decoder: each decoder stage concatenates its upsampled
+    feature map with the encoder's feature map of the same resolution (the input image itself
+    at full resolution) before its stride-1 convolutions, so fine detail need not squeeze
+    through the code. The encoder then outputs a list, `[code, skip_1, ..., skip_n]` (the code
+    first, then the feature maps from the coarsest to the input), and the decoder takes that
+    list; `get_encoder(model).outputs[0]` is the code.
 
     Args:
         input_shape: `(height, width, channels)`; height and width must be divisible by
             `2 ** len(filters)`. Defaults to `(28, 28, 1)`.
-        filters: Filters of the encoder's convolutions, one stride-2 stage each. Defaults to
+        filters: Filters of the encoder's stages, one stride-2 stage each. Defaults to
             `(16, 32)`.
         code_size: Width of a dense code after the convolutions, or `None` for a convolutional
             code. Defaults to `None`.
@@ -297,6 +309,10 @@ def conv_autoencoder(
         code_activation: Activation of the code (the last encoder convolution when `code_size`
             is `None`). Defaults to `"relu"`.
         output_activation: Activation of the reconstruction. Defaults to `"sigmoid"`.
+        convs_per_stage: Convolutions per encoder and per decoder stage, the strided one
+            included; a positive integer. Defaults to `1`.
+        skip_connections: Whether each decoder stage also sees the encoder's feature map of
+            its resolution (a U-Net-shaped autoencoder). Defaults to `False`.
         name: Name of the model. Defaults to `"conv_autoencoder"`.
 
     Returns:
@@ -312,12 +328,20 @@ def conv_autoencoder(
     >>> ae = i2dl_keras.models.conv_autoencoder((28, 28, 1), filters=(16, 32))
     >>> ae.compile(optimizer="adam", loss="binary_crossentropy")
     >>> ae.fit(images, images, epochs=5)
+    >>> unet = i2dl_keras.models.conv_autoencoder(
+    ...     (28, 28, 1), filters=(32, 64), convs_per_stage=2, skip_connections=True)
     """
     input_shape = _check_input_shape(input_shape, image=True)
     filters = _check_widths("filters", filters, 1)
     if code_size is not None:
         code_size = _checks.positive_int("code_size", code_size)
     kernel_size = _checks.positive_int("kernel_size", kernel_size)
+    convs_per_stage = _checks.positive_int("convs_per_stage", convs_per_stage)
+    if not isinstance(skip_connections, bool):
+        raise ValueError(
+            f"`skip_connections` must be True or False. Received: skip_connections="
+            f"{skip_connections!r}"
+        )
     activation = _check_activation("activation", activation)
     code_activation = _check_activation("code_activation", code_activation)
     output_activation = _check_activation("output_activation", output_activation)
@@ -329,34 +353,80 @@ def conv_autoencoder(
             f"so that the decoder restores them. Received: input_shape={input_shape}"
         )
     name = _check_name(name)
-    conv_options = {"kernel_size": kernel_size, "strides": 2, "padding": "same"}
+    n = len(filters)
+
+    def encoder_stage(x, k, f, act_last):
+        # `encoder_conv_k` halves the resolution, `encoder_conv_k_j` (j >= 2) keep it; only the
+        # stage's last convolution takes `act_last` (the code's activation in the last stage).
+        for j in range(1, convs_per_stage + 1):
+            act = act_last if j == convs_per_stage else activation
+            if j == 1:
+                layer = keras.layers.Conv2D(
+                    f,
+                    kernel_size,
+                    strides=2,
+                    padding="same",
+                    activation=act,
+                    name=f"encoder_conv_{k}",
+                )
+            else:
+                layer = keras.layers.Conv2D(
+                    f, kernel_size, padding="same", activation=act, name=f"encoder_conv_{k}_{j}"
+                )
+            x = layer(x)
+        return x
 
     encoder_input = keras.Input(input_shape, name="encoder_input")
     x = encoder_input
+    skips = [encoder_input]
     for k, f in enumerate(filters, start=1):
-        is_code = code_size is None and k == len(filters)
-        act = code_activation if is_code else activation
-        x = keras.layers.Conv2D(f, activation=act, name=f"encoder_conv_{k}", **conv_options)(x)
+        is_code = code_size is None and k == n
+        x = encoder_stage(x, k, f, code_activation if is_code else activation)
+        skips.append(x)
     feature_shape = (height // factor, width // factor, filters[-1])
     if code_size is not None:
         x = keras.layers.Flatten(name="encoder_flatten")(x)
         x = keras.layers.Dense(code_size, activation=code_activation, name="encoder_code")(x)
-    encoder = keras.Model(encoder_input, x, name="encoder")
+    # skips[k] has the resolution of encoder stage k's output (skips[0] is the input).
+    skips = skips[:-1][::-1]
+    encoder_outputs = [x, *skips] if skip_connections else x
+    encoder = keras.Model(encoder_input, encoder_outputs, name="encoder")
 
-    decoder_input = keras.Input(tuple(x.shape[1:]), name="decoder_input")
-    y = decoder_input
+    def decoder_input_for(tensor, input_name):
+        return keras.Input(tuple(tensor.shape[1:]), name=input_name)
+
+    if skip_connections:
+        decoder_inputs = [decoder_input_for(x, "decoder_input")] + [
+            decoder_input_for(s, f"decoder_skip_{n - i - 1}") for i, s in enumerate(skips)
+        ]
+        y, decoder_skips = decoder_inputs[0], decoder_inputs[1:]
+    else:
+        decoder_inputs = decoder_input_for(x, "decoder_input")
+        y, decoder_skips = decoder_inputs, []
     if code_size is not None:
         units = math.prod(feature_shape)
         y = keras.layers.Dense(units, activation=activation, name="decoder_dense")(y)
         y = keras.layers.Reshape(feature_shape, name="decoder_reshape")(y)
-    for k in range(len(filters), 0, -1):
+    for i, k in enumerate(range(n, 0, -1)):
+        f = filters[k - 1]
         y = keras.layers.Conv2DTranspose(
-            filters[k - 1], activation=activation, name=f"decoder_conv_{k}", **conv_options
+            f,
+            kernel_size,
+            strides=2,
+            padding="same",
+            activation=activation,
+            name=f"decoder_conv_{k}",
         )(y)
+        if skip_connections:
+            y = keras.layers.Concatenate(name=f"decoder_concat_{k}")([y, decoder_skips[i]])
+        for j in range(2, convs_per_stage + 1):
+            y = keras.layers.Conv2D(
+                f, kernel_size, padding="same", activation=activation, name=f"decoder_conv_{k}_{j}"
+            )(y)
     y = keras.layers.Conv2D(
         channels, kernel_size, padding="same", activation=output_activation, name="decoder_output"
     )(y)
-    decoder = keras.Model(decoder_input, y, name="decoder")
+    decoder = keras.Model(decoder_inputs, y, name="decoder")
     return _assemble(input_shape, encoder, decoder, name)
 
 

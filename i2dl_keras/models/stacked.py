@@ -178,13 +178,23 @@ def classifier_from_encoder(
     autoencoder_or_encoder: keras.Model,
     num_classes: int,
     freeze_encoder: bool = False,
+    pool_size: int | None = None,
+    dropout: float = 0.0,
+    skip_features: bool = False,
     name: str = "encoder_classifier",
 ) -> keras.Model:
     """Puts a softmax layer on a (pretrained) encoder, for supervised fine-tuning.
 
-    The classifier is `input -> encoder -> [flatten] -> Dense(num_classes, softmax)`, with the
-    head named `"classifier_head"`. It *shares* the encoder with the autoencoder (the slides'
-    fine-tuning updates the pretrained weights in place); clone the autoencoder first with
+    The classifier is `input -> encoder -> [max-pool] -> [flatten] -> [dropout] ->
+    Dense(num_classes, softmax)`, with the head named `"classifier_head"`. An encoder with
+    several outputs (a U-Net-shaped `conv_autoencoder` with `skip_connections=True` also
+    outputs its skip feature maps) is classified from its first output, the code, and with
+    `skip_features=True` also from its other feature maps below the input's resolution, each
+    max-pooled down to the pooled code's height and width and concatenated with it: the
+    shallower maps of a U-Net hold the detail its code need not carry.
+
+    The classifier *shares* the encoder with the autoencoder (the slides' fine-tuning updates
+    the pretrained weights in place); clone the autoencoder first with
     `keras.models.clone_model` and `set_weights` to keep an untouched copy. With
     `freeze_encoder=True` the encoder's `trainable` flag is set to `False` (shared, so it also
     freezes the autoencoder's encoder) and only the head trains, a linear probe of the learned
@@ -197,6 +207,12 @@ def classifier_from_encoder(
         num_classes: Number of classes, an integer >= 2.
         freeze_encoder: Whether to freeze the encoder and train only the head. Sets the
             encoder's `trainable` flag either way. Defaults to `False`.
+        pool_size: Window and stride of a max-pooling of a convolutional code before it is
+            flattened (`None`: no pooling); pooling shrinks the head and tolerates small shifts,
+            which matters when few labels train it. Ignored for a flat code. Defaults to `None`.
+        dropout: Dropout rate on the flattened features, in [0, 1). Defaults to `0.0`.
+        skip_features: Whether to also classify from the skip feature maps of a multi-output
+            encoder (see above); ignored for a single-output encoder. Defaults to `False`.
         name: Name of the model. Defaults to `"encoder_classifier"`.
 
     Returns:
@@ -204,7 +220,8 @@ def classifier_from_encoder(
         `sparse_categorical_crossentropy` for integer labels.
 
     Raises:
-        ValueError: if `autoencoder_or_encoder` is not a Keras model or `num_classes` < 2.
+        ValueError: if `autoencoder_or_encoder` is not a Keras model, `num_classes` < 2, or
+            `pool_size` or `dropout` is malformed.
 
     Example:
 
@@ -227,6 +244,13 @@ def classifier_from_encoder(
         raise ValueError(
             f"`freeze_encoder` must be True or False. Received: freeze_encoder={freeze_encoder!r}"
         )
+    if pool_size is not None:
+        pool_size = _checks.positive_int("pool_size", pool_size)
+    dropout = _checks.rate("dropout", dropout)
+    if not isinstance(skip_features, bool):
+        raise ValueError(
+            f"`skip_features` must be True or False. Received: skip_features={skip_features!r}"
+        )
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
     try:
@@ -241,8 +265,25 @@ def classifier_from_encoder(
     encoder.trainable = not freeze_encoder
     inputs = keras.Input(tuple(encoder.inputs[0].shape[1:]), name="input")
     features = encoder(inputs)
+    skips = []
+    if isinstance(features, (list, tuple)):
+        features, *skips = features
+        # The input itself may be among the skips (a U-Net's full-resolution one): not a feature.
+        skips = [s for s in skips if s.shape[1:3] != inputs.shape[1:3]] if skip_features else []
+    if len(features.shape) == 4 and pool_size is not None:
+        features = keras.layers.MaxPooling2D(pool_size, name="classifier_pool")(features)
     if len(features.shape) > 2:
+        height = features.shape[1]
         features = keras.layers.Flatten(name="classifier_flatten")(features)
+        pooled = [features]
+        for k, skip in enumerate(skips, start=1):
+            window = skip.shape[1] // height
+            skip = keras.layers.MaxPooling2D(window, name=f"classifier_skip_pool_{k}")(skip)
+            pooled.append(keras.layers.Flatten(name=f"classifier_skip_flatten_{k}")(skip))
+        if len(pooled) > 1:
+            features = keras.layers.Concatenate(name="classifier_concat")(pooled)
+    if dropout > 0.0:
+        features = keras.layers.Dropout(dropout, name="classifier_dropout")(features)
     outputs = keras.layers.Dense(int(num_classes), activation="softmax", name="classifier_head")(
         features
     )

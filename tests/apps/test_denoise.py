@@ -140,6 +140,9 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
         ({"train_noise_level": -0.1}, "--train-noise-level must be in [0, 1]"),
         ({"variant": "bottleneck", "image_size": 4, "code_size": 16}, "--code-size 16 must"),
         ({"labels_per_class": 0}, "--labels-per-class must be at least 1"),
+        ({"classify_draws": 0}, "--classify-draws must be at least 1"),
+        ({"convs_per_stage": 0}, "--convs-per-stage must be at least 1"),
+        ({"classify_dropout": 1.0}, "--classify-dropout must be in [0, 1)"),
     ],
 )
 def test_config_errors_name_the_flag(values, message):
@@ -155,7 +158,11 @@ def test_every_variant_builds_an_image_to_image_model():
         config.validate()
         model = denoise.build_model(config)
         assert model.output_shape == (None, 16, 16, 1), variant
-        y = model(x).numpy()
+        # The default MSE trains a linear output: what the app hands out is clipped to [0, 1].
+        y = denoise.denoise_images(model, x)
+        assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0, variant
+        bce = denoise.build_model(dataclasses.replace(config, loss="bce"))
+        y = bce(x).numpy()
         assert y.min() >= 0.0 and y.max() <= 1.0, variant
         assert model.layers[1].name == "encoder", "no corruption layer: the pipeline corrupts"
     # MSE trains a linear output (a sigmoid stalls under MSE); the app clips what it serves.
@@ -164,8 +171,17 @@ def test_every_variant_builds_an_image_to_image_model():
     assert decoder.layers[-1].get_config()["activation"] == "linear"
     bce = denoise.build_model(dataclasses.replace(config, loss="bce")).get_layer("decoder")
     assert bce.layers[-1].get_config()["activation"] == "sigmoid"
-    # The default on MNIST-sized images: two conv stages of 20 and 40 5x5 filters, mirrored.
-    assert denoise.build_model(denoise.Config()).count_params() == 81_121
+    # The default on MNIST-sized images: a U-Net-shaped conv autoencoder, two stages of four 3x3
+    # convolutions with 16 and 32 filters, mirrored, the decoder stages concatenating the
+    # encoder's feature map of their resolution (the image itself at full resolution).
+    model = denoise.build_model(denoise.Config())
+    assert model.count_params() == 92_977 <= 100_000
+    code, *skips = model.get_layer("encoder").outputs
+    assert tuple(code.shape) == (None, 7, 7, 32)
+    assert [tuple(t.shape) for t in skips] == [(None, 14, 14, 16), (None, 28, 28, 1)]
+    # The course's plain conv autoencoder is still one flag set away.
+    plain = denoise.Config(width=20, kernel_size=5, convs_per_stage=1, skip_connections=False)
+    assert denoise.build_model(plain).count_params() == 81_121
 
 
 def test_hypermodel_builds_and_trains_at_the_trial_noise_level():
@@ -502,6 +518,63 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
     assert classify["train_examples"] == 12 and classify["test_examples"] == 40
     for key in ("pretrained_accuracy", "scratch_accuracy"):
         assert 0.0 <= classify[key] <= 1.0
+
+
+def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run(
+    tmp_path, monkeypatch
+):
+    config = denoise.Config(
+        data="synthetic",
+        image_size=16,
+        width=4,
+        convs_per_stage=2,
+        batch_size=16,
+        labels_per_class=3,
+        classify_epochs=2,
+        classify_patience=100,  # no early stop: every stage runs its whole budget
+        classify_draws=2,
+        classify_learning_rate=0.01,
+    )
+    datasets = denoise.make_datasets(config, "train")
+    config = dataclasses.replace(config, train_examples=datasets.num_examples["train"])
+    keras.utils.set_random_seed(0)
+    model = denoise.build_model(config)
+    before = [w.copy() for w in model.get_weights()]
+    calls = []
+    train = denoise._train_classifier
+
+    def recording(classifier, x, y, validation, epochs, learning_rate, config):
+        encoder = classifier.get_layer("encoder")
+        start = [w.copy() for w in encoder.get_weights()]
+        ran = train(classifier, x, y, validation, epochs, learning_rate, config)
+        moved = any(not np.array_equal(a, b) for a, b in zip(start, encoder.get_weights()))
+        head = classifier.get_layer("classifier_head")
+        calls.append((classifier.name, epochs, ran, learning_rate, moved, x.copy(), head))
+        return ran
+
+    monkeypatch.setattr(denoise, "_train_classifier", recording)
+    result = denoise.compare_classifiers(model, datasets, config)
+    names = [c[0] for c in calls]
+    assert names == ["pretrained_classifier"] * 2 + ["scratch_classifier"] * 2 + names[:4]
+    for draw in range(2):
+        probe, tune, scratch, scratch_tune = calls[4 * draw : 4 * draw + 4]
+        # The probe trains the head on the frozen encoder, then everything fine-tunes at a tenth
+        # of the rate; the baseline trains everything through the same two stages.
+        assert probe[1:5] == (2, 2, 0.01, False)
+        assert tune[1:4] == (2, 2, 0.001) and tune[4]
+        assert scratch[1:5] == (2, 2, 0.01, True)
+        assert scratch_tune[1:5] == (2, 2, 0.001, True)
+        # The same labelled images for both arms, and the same head architecture.
+        np.testing.assert_array_equal(probe[5], scratch[5])
+        assert probe[6].count_params() == scratch[6].count_params()
+    assert len(calls[0][5]) == 3 * len(datasets.class_names)
+    assert not np.array_equal(calls[0][5], calls[4][5]), "each draw picks other images"
+    assert result["draws"] == 2 and len(result["per_draw"]) == 2
+    gains = [100 * (d["pretrained_accuracy"] - d["scratch_accuracy"]) for d in result["per_draw"]]
+    assert result["gain_points"] == pytest.approx(np.mean(gains), abs=0.01)
+    # The trained autoencoder is left as it was.
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(b, a)
 
 
 # --------------------------------------------------------------------------- real data

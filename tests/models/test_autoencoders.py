@@ -101,6 +101,51 @@ def test_parameter_counts_worked_by_hand():
     assert conv_autoencoder((8, 8, 1), filters=(4,), code_size=5).count_params() == 934
 
 
+def test_u_net_shaped_conv_autoencoder_worked_by_hand():
+    model = conv_autoencoder((8, 8, 1), filters=(2, 4), convs_per_stage=2, skip_connections=True)
+    # Encoder: 20 + 38 (stage 1: stride-2 conv 1->2, conv 2->2), 76 + 148 (stage 2: 2->4, 4->4).
+    # Decoder: transposed 4->4 148, conv on [4 + 2 skip] -> 4 220, transposed 4->2 74,
+    # conv on [2 + 1 input] -> 2 56, output conv 2->1 19.
+    assert get_encoder(model).count_params() == 282
+    assert get_decoder(model).count_params() == 517
+    assert model.count_params() == 799
+    names = [layer.name for layer in get_encoder(model).layers]
+    assert names == [
+        "encoder_input",
+        "encoder_conv_1",
+        "encoder_conv_1_2",
+        "encoder_conv_2",
+        "encoder_conv_2_2",
+    ]
+    x = _data((8, 8, 1), n=2)
+    code, skip_1, skip_0 = get_encoder(model)(x)
+    # The code first, then the feature maps from the coarsest to the input itself.
+    assert tuple(code.shape) == (2, 2, 2, 4) and tuple(skip_1.shape) == (2, 4, 4, 2)
+    np.testing.assert_array_equal(skip_0, x)
+    # The skips carry what the code does not: with the code zeroed the output still depends
+    # on the input, which a plain autoencoder's could not.
+    decoder = get_decoder(model)
+    zero = keras.ops.zeros_like(code)
+    other = _data((8, 8, 1), n=2, seed=1)
+    y1 = np.asarray(decoder([zero, skip_1, skip_0]))
+    y2 = np.asarray(decoder([zero, *get_encoder(model)(other)[1:]]))
+    assert np.abs(y1 - y2).max() > 1e-4
+    # Without skips, `convs_per_stage` alone: the same layers, no concatenation, a single code.
+    plain = conv_autoencoder((8, 8, 1), filters=(2, 4), convs_per_stage=2)
+    assert plain.count_params() == 799 - 9 * 2 * 4 - 9 * 1 * 2
+    assert tuple(get_encoder(plain).output.shape) == (None, 2, 2, 4)
+
+
+def test_u_net_trains_and_reloads_in_a_fresh_process():
+    model = conv_autoencoder((8, 8, 1), filters=(2, 4), convs_per_stage=2, skip_connections=True)
+    x = _data((8, 8, 1))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse", run_eagerly=True)
+    before = [w.copy() for w in model.get_weights()]
+    assert np.isfinite(model.train_on_batch(x, x))
+    assert all(not np.array_equal(b, a) for b, a in zip(before, model.get_weights()))
+    run_model_saving_test({"unet": (model, x)})
+
+
 def test_denoising_corrupts_only_in_training():
     x = _data((12,), n=64, seed=3)
     for noise, layer_cls in [
@@ -164,6 +209,8 @@ def test_invalid_arguments_raise():
         (lambda: conv_autoencoder((28, 28)), "Received: input_shape=(28, 28)"),
         (lambda: conv_autoencoder((30, 28, 1)), "Received: input_shape=(30, 28, 1)"),
         (lambda: conv_autoencoder(filters=()), "Received: filters=()"),
+        (lambda: conv_autoencoder(convs_per_stage=0), "Received: convs_per_stage=0"),
+        (lambda: conv_autoencoder(skip_connections=1), "Received: skip_connections=1"),
         (lambda: sparse_autoencoder((8,), sparsity_weight=-1.0), "Received: sparsity_weight=-1.0"),
         (lambda: sparse_autoencoder((8,), sparsity_target=1.0), "Received: sparsity_target=1.0"),
         (

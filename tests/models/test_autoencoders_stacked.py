@@ -108,6 +108,35 @@ def test_classifier_on_a_conv_encoder_flattens_the_feature_map():
     assert tuple(out.shape) == (2, 5)
 
 
+def test_classifier_pools_the_code_of_a_u_net_and_drops_out():
+    # A U-Net-shaped encoder outputs [code, skips...]: the head reads the code, a 2x2x8 map here,
+    # max-pooled 2x2 into 1x1x8, so the head has 8 * 5 + 5 weights.
+    unet = conv_autoencoder((8, 8, 1), filters=(4, 8), convs_per_stage=2, skip_connections=True)
+    classifier = classifier_from_encoder(unet, 5, pool_size=2, dropout=0.5)
+    assert tuple(classifier.get_layer("classifier_pool").output.shape) == (None, 1, 1, 8)
+    assert classifier.get_layer("classifier_head").count_params() == 8 * 5 + 5
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype("float32")
+    code = np.asarray(get_encoder(unet)(x)[0])
+    features = code.reshape(3, 1, 2, 1, 2, 8).max(axis=(2, 4)).reshape(3, 8)
+    head = classifier.get_layer("classifier_head")
+    kernel, bias = (np.asarray(w) for w in head.weights)
+    logits = features @ kernel + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    # Dropout is off at inference and on in training.
+    np.testing.assert_allclose(classifier(x), expected, atol=1e-5)
+    assert not np.allclose(classifier(x, training=True), expected, atol=1e-5)
+    assert classifier.get_layer("classifier_dropout").rate == 0.5
+    # With the skip features: the 4x4x4 map of stage 1 is pooled 4x4 to the code's 1x1 and
+    # concatenated (the input, the other skip, is no feature): 8 + 4 features.
+    both = classifier_from_encoder(unet, 5, pool_size=2, skip_features=True)
+    assert both.get_layer("classifier_head").count_params() == 12 * 5 + 5
+    skip = np.asarray(get_encoder(unet)(x)[1]).max(axis=(1, 2))
+    kernel, bias = (np.asarray(w) for w in both.get_layer("classifier_head").weights)
+    logits = np.concatenate([features, skip], axis=1) @ kernel + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(both(x), expected, atol=1e-5)
+
+
 def test_invalid_arguments_raise():
     x = np.zeros((4, 12), "float32")
     model = stacked_autoencoder((12,), units=(8, 4))
@@ -122,6 +151,9 @@ def test_invalid_arguments_raise():
         (lambda: classifier_from_encoder(model, num_classes=1), "Received: num_classes=1"),
         (lambda: classifier_from_encoder("model", 3), "Received: autoencoder_or_encoder='model'"),
         (lambda: classifier_from_encoder(model, 3, freeze_encoder=1), "freeze_encoder=1"),
+        (lambda: classifier_from_encoder(model, 3, pool_size=0), "Received: pool_size=0"),
+        (lambda: classifier_from_encoder(model, 3, dropout=1.0), "Received: dropout=1.0"),
+        (lambda: classifier_from_encoder(model, 3, skip_features=1), "skip_features=1"),
     ]
     for call, received in cases:
         with pytest.raises(ValueError) as info:

@@ -338,7 +338,7 @@ class ModelVersion:
         path: Path,
         batching: bool = True,
         max_batch_size: int = 32,
-        batch_timeout: float = 0.002,
+        batch_timeout: float = 0.0,
         num_batch_threads: int = 1,
     ):
         self.name = name
@@ -412,7 +412,7 @@ class ModelRepository:
         num_versions: int = 1,
         batching: bool = True,
         max_batch_size: int = 32,
-        batch_timeout: float = 0.002,
+        batch_timeout: float = 0.0,
         num_batch_threads: int = 1,
     ):
         self.root = Path(root)
@@ -943,7 +943,8 @@ class ModelServer:
         grpc_port: gRPC port; `0` picks a free one, `None` turns gRPC off. Defaults to `8500`.
         batching: Group concurrent requests into one model call. Defaults to `True`.
         max_batch_size: Most rows in one grouped call. Defaults to `32`.
-        batch_timeout_ms: How long a batch waits for more requests. Defaults to `2.0`.
+        batch_timeout_ms: How long a batch waits for more requests. Defaults to `0.0`: a batch
+            takes what queued while the model was busy, TF Serving's advice for throughput.
         num_batch_threads: Batches gathered and run at once, per signature. Defaults to `1`.
         poll_seconds: How often `root` is checked for new versions; `0` never. Defaults to `1.0`.
         num_versions: Newest versions served per model; `0` all. Defaults to `1`.
@@ -965,7 +966,7 @@ class ModelServer:
         grpc_port: int | None = 8500,
         batching: bool = True,
         max_batch_size: int = 32,
-        batch_timeout_ms: float = 2.0,
+        batch_timeout_ms: float = 0.0,
         num_batch_threads: int = 1,
         poll_seconds: float = 1.0,
         num_versions: int = 1,
@@ -1163,8 +1164,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-timeout-ms",
         type=float,
-        default=2.0,
-        help="how long a batch waits for more requests (default: 2)",
+        default=0.0,
+        help="how long a batch waits for more requests (default: 0, take what is queued)",
     )
     parser.add_argument(
         "--num-batch-threads",

@@ -1,5 +1,6 @@
 """The segmenter end to end: every verb on synthetic data, augmentation, padding, tiling, export."""
 
+import dataclasses
 import json
 import os
 import time
@@ -90,26 +91,53 @@ def test_iou_from_a_hand_computed_confusion_matrix():
     assert float(keras_iou.result()) == pytest.approx(metrics["mean_iou"], abs=1e-6)
 
 
-def test_evaluate_json_matches_a_confusion_matrix_of_the_predictions(trained, capsys):
-    _, run = trained
-    assert cli.main(["segmentation", "evaluate", "--model", str(run), "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(metrics) == {"mean_iou", "iou_per_class", "pixel_accuracy"}
-    # Recount by hand: the model's argmax on every synthetic test image, against its mask.
-    model, config, _ = base.load_run(segmentation, run)
-    source = segmentation.i2dl_data.load_source("synthetic", "segmentation", channels=1)
-    images, masks = (np.stack(a) for a in zip(*source.test.as_numpy_iterator()))
-    predicted = model(images.astype("float32"), training=False).numpy().argmax(-1)
+def _dihedral_mean(model, images):
+    """The mean of the model's probabilities on the 8 flips and transpositions, mapped back."""
+    total = 0.0
+    for swap in (False, True):
+        for cols in (False, True):
+            for rows in (False, True):
+                view = images.transpose(0, 2, 1, 3) if swap else images
+                view = view[:, ::-1] if rows else view
+                view = view[:, :, ::-1] if cols else view
+                probs = model(np.ascontiguousarray(view), training=False).numpy()
+                probs = probs[:, :, ::-1] if cols else probs
+                probs = probs[:, ::-1] if rows else probs
+                total = total + (probs.transpose(0, 2, 1, 3) if swap else probs)
+    return total / 8
+
+
+def _iou_by_hand(masks, predicted):
     matrix = np.zeros((2, 2), np.int64)
     for t in range(2):
         for p in range(2):
             matrix[t, p] = np.sum((masks == t) & (predicted == p))
     iou = [matrix[k, k] / (matrix[k].sum() + matrix[:, k].sum() - matrix[k, k]) for k in (0, 1)]
+    return iou, np.trace(matrix) / matrix.sum()
+
+
+@pytest.mark.parametrize("tta", [True, False])
+def test_evaluate_json_matches_a_confusion_matrix_of_the_predictions(trained, capsys, tta):
+    _, run = trained
+    flag = "--tta" if tta else "--no-tta"
+    assert cli.main(["segmentation", "evaluate", "--model", str(run), "--json", flag]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(metrics) == {"mean_iou", "iou_per_class", "pixel_accuracy"}
+    # Recount by hand: the model's argmax on every synthetic test image (with test-time
+    # augmentation, of its mean probabilities over the 8 views), against its mask.
+    model, config, _ = base.load_run(segmentation, run)
+    assert not config.tta, "test-time augmentation is off by default"
+    source = segmentation.i2dl_data.load_source("synthetic", "segmentation", channels=1)
+    images, masks = (np.stack(a) for a in zip(*source.test.as_numpy_iterator()))
+    images = images.astype("float32")
+    probs = _dihedral_mean(model, images) if tta else model(images, training=False).numpy()
+    iou, accuracy = _iou_by_hand(masks, probs.argmax(-1))
     assert metrics["iou_per_class"] == pytest.approx(iou, abs=1e-9)
     assert metrics["mean_iou"] == pytest.approx(np.mean(iou), abs=1e-9)
-    assert metrics["pixel_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum(), abs=1e-9)
-    saved = json.loads((run / "metrics.json").read_text())["test"]
-    assert metrics["mean_iou"] == pytest.approx(saved["mean_iou"], abs=1e-9)
+    assert metrics["pixel_accuracy"] == pytest.approx(accuracy, abs=1e-9)
+    if not tta:  # the default, as `train` scored the test split
+        saved = json.loads((run / "metrics.json").read_text())["test"]
+        assert metrics["mean_iou"] == pytest.approx(saved["mean_iou"], abs=1e-9)
 
 
 def test_predict_writes_masks_and_overlays_of_any_size(trained, tmp_path, capsys):
@@ -142,7 +170,9 @@ def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
 
 
 def _small_model(**overrides):
-    values = dict(data="synthetic", depth=2, width=4, channels=1, num_classes=3, tile_size=0)
+    values = dict(
+        data="synthetic", depth=2, width=4, channels=1, num_classes=3, tile_size=0, tta=False
+    )
     values.update(overrides)
     config = segmentation.Config(**values)
     keras.utils.set_random_seed(3)
@@ -164,6 +194,13 @@ def test_arbitrary_input_sizes_pad_and_crop_back():
         model(pixels, training=False).numpy(),
         atol=1e-6,
     )
+    # With test-time augmentation: the mean over the 8 flips and transpositions.
+    tta = dataclasses.replace(config, tta=True)
+    np.testing.assert_allclose(
+        segmentation.predict_probabilities(model, pixels, tta),
+        _dihedral_mean(model, pixels),
+        atol=1e-6,
+    )
     # Otherwise the padding mirrors the image: the padded 19x11 image is the 20x12 one when
     # that one's last row and column mirror the ones before.
     mirrored = pixels.copy()
@@ -178,8 +215,9 @@ def test_arbitrary_input_sizes_pad_and_crop_back():
     )
 
 
-def test_tiles_give_the_whole_image_pass():
-    model, config = _small_model(tile_size=0)
+@pytest.mark.parametrize("tta", [False, True])
+def test_tiles_give_the_whole_image_pass(tta):
+    model, config = _small_model(tile_size=0, tta=tta)
     rng = np.random.default_rng(2)
     pixels = rng.uniform(0, 255, (2, 100, 130, 1)).astype("float32")
     whole = segmentation.predict_probabilities(model, pixels, config)
@@ -192,9 +230,10 @@ def test_tiles_give_the_whole_image_pass():
     assert len(rows) * len(cols) == 6, "the image must really be cut into tiles"
     tiled = segmentation.predict_probabilities(model, pixels, tiled_config)
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
-    # With 20 pixels of margin, less than the radius, the tile borders show: the check is sharp.
+    # With 20 pixels of margin, less than the radius, the tile borders show, by more than the
+    # tolerance above: the check is sharp.
     thin = segmentation.Config(**{**config.__dict__, "tile_size": 80, "tile_overlap": 40})
-    assert np.abs(segmentation.predict_probabilities(model, pixels, thin) - whole).max() > 1e-5
+    assert np.abs(segmentation.predict_probabilities(model, pixels, thin) - whole).max() > 2e-6
 
 
 def test_tile_origins_cover_the_image_once():
@@ -499,3 +538,17 @@ def test_membrane_class_iou_reaches_one_half(shared_data, tmp_path):
     assert metrics["data"]["num_examples"]["test"] == 6
     assert metrics["data"]["class_names"] == ["0", "255"]
     assert metrics["test"]["iou_per_class"][0] >= 0.5, metrics["test"]
+
+
+def test_first_width_narrows_only_the_full_resolution_level():
+    model, config = _small_model(first_width=1)
+    core = model.get_layer("unet")
+    assert core.get_layer("down0_conv2").output.shape[-1] == 1
+    assert core.get_layer("down1_conv2").output.shape[-1] == 8
+    assert model.count_params() < _small_model(first_width=4)[0].count_params()
+    # The default (0) is half of --width.
+    default = _small_model()[0].get_layer("unet")
+    assert default.get_layer("down0_conv2").output.shape[-1] == 2
+    assert default.get_layer("down1_conv2").output.shape[-1] == 8
+    with pytest.raises(base.UsageError, match="--first-width"):
+        dataclasses.replace(config, first_width=-1).validate()

@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=denoise.Config.epochs)
     parser.add_argument("--noise", default="gaussian", choices=denoise.NOISES)
     parser.add_argument("--noise-level", type=float, default=0.5)
-    parser.add_argument("--recipes", default="conv,conv-small,bottleneck,stacked")
+    parser.add_argument("--recipes", default="conv,conv-plain,bottleneck,stacked")
     parser.add_argument("--labels-per-class", type=int, default=10)
     parser.add_argument("--classify-draws", type=int, default=denoise.Config.classify_draws)
     parser.add_argument(

@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import REPORT_ENV
+
 HERE = Path(__file__).resolve().parent
-REPORT_ENV = "I2DL_BENCHMARK_REPORT"  # as in _report.py, which this script does not import
 
 # name -> (arguments of a full run, extra arguments of a quick one); `{data}` is --data-root.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {

@@ -247,6 +247,7 @@ def main() -> None:
         json.dumps({"instances": [{"b64": base64.b64encode(p).decode()}]}).encode() for p in pngs
     ]
     wanted = set(args.only or ["inprocess", "rest-off", "rest-on", "grpc"])
+    batched_label = f"in-process, batches of {args.clients}"
     results, notes = {}, []
 
     if "inprocess" in wanted:
@@ -277,7 +278,7 @@ def main() -> None:
         one["rps"] *= args.clients
         one["failures"] *= args.clients
         one["cpu_ms"] /= args.clients
-        results[f"in-process, batches of {args.clients}"] = one
+        results[batched_label] = one
 
     for key, label, flags in (
         ("rest-off", "REST, batching off", ["--no-batching"]),
@@ -316,11 +317,8 @@ def main() -> None:
         ratio = results["REST, batching on"]["rps"] / results["REST, batching off"]["rps"]
         print(f"\nbatching on / off throughput: {ratio:.2f}x (target: 3x or more)")
         ceiling = None
-        if f"in-process, batches of {args.clients}" in results:
-            ceiling = (
-                results[f"in-process, batches of {args.clients}"]["rps"]
-                / results["in-process SavedModel"]["rps"]
-            )
+        if batched_label in results:
+            ceiling = results[batched_label]["rps"] / results["in-process SavedModel"]["rps"]
             print(
                 f"at the model alone, batches of {args.clients} / single images: {ceiling:.2f}x "
                 "(the most batching can gain here)"

@@ -359,21 +359,14 @@ def conv_autoencoder(
         # `encoder_conv_k` halves the resolution, `encoder_conv_k_j` (j >= 2) keep it; only the
         # stage's last convolution takes `act_last` (the code's activation in the last stage).
         for j in range(1, convs_per_stage + 1):
-            act = act_last if j == convs_per_stage else activation
-            if j == 1:
-                layer = keras.layers.Conv2D(
-                    f,
-                    kernel_size,
-                    strides=2,
-                    padding="same",
-                    activation=act,
-                    name=f"encoder_conv_{k}",
-                )
-            else:
-                layer = keras.layers.Conv2D(
-                    f, kernel_size, padding="same", activation=act, name=f"encoder_conv_{k}_{j}"
-                )
-            x = layer(x)
+            x = keras.layers.Conv2D(
+                f,
+                kernel_size,
+                strides=2 if j == 1 else 1,
+                padding="same",
+                activation=act_last if j == convs_per_stage else activation,
+                name=f"encoder_conv_{k}" if j == 1 else f"encoder_conv_{k}_{j}",
+            )(x)
         return x
 
     encoder_input = keras.Input(input_shape, name="encoder_input")

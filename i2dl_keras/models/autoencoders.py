@@ -275,6 +275,7 @@ def conv_autoencoder(
     output_activation: str = "sigmoid",
     convs_per_stage: int = 1,
     skip_connections: bool = False,
+    full_resolution_convs: int = 0,
     name: str = "conv_autoencoder",
 ) -> keras.Model:
     """Convolutional autoencoder for images: strided convolutions down, transposed ones up.
@@ -297,6 +298,15 @@ def conv_autoencoder(
     first, then the feature maps from the coarsest to the input), and the decoder takes that
     list; `get_encoder(model).outputs[0]` is the code.
 
+    With `full_resolution_convs=m > 0`, the encoder first applies `m` stride-1 convolutions with
+    `filters[0]` filters at the input's resolution, before the first strided stage; with skip
+    connections the decoder's last stage then concatenates their feature map instead of the raw
+    input. Otherwise the only full-resolution convolutions are the decoder's last, which is
+    where a denoiser needs the most of them. For one channel and 16 filters, `m=2` adds 6,800
+    parameters: 2,480 in the two convolutions, and 2,160 in each of the two that then read 16
+    feature channels instead of the image's one (the first strided one and, with skip
+    connections, the decoder's last stage).
+
     Args:
         input_shape: `(height, width, channels)`; height and width must be divisible by
             `2 ** len(filters)`. Defaults to `(28, 28, 1)`.
@@ -313,6 +323,8 @@ def conv_autoencoder(
             included; a positive integer. Defaults to `1`.
         skip_connections: Whether each decoder stage also sees the encoder's feature map of
             its resolution (a U-Net-shaped autoencoder). Defaults to `False`.
+        full_resolution_convs: Stride-1 convolutions at the input's resolution before the
+            first strided stage; a non-negative integer. Defaults to `0`.
         name: Name of the model. Defaults to `"conv_autoencoder"`.
 
     Returns:
@@ -337,6 +349,7 @@ def conv_autoencoder(
         code_size = _checks.positive_int("code_size", code_size)
     kernel_size = _checks.positive_int("kernel_size", kernel_size)
     convs_per_stage = _checks.positive_int("convs_per_stage", convs_per_stage)
+    full_resolution_convs = _checks.non_negative_int("full_resolution_convs", full_resolution_convs)
     if not isinstance(skip_connections, bool):
         raise ValueError(
             f"`skip_connections` must be True or False. Received: skip_connections="
@@ -355,23 +368,29 @@ def conv_autoencoder(
     name = _check_name(name)
     n = len(filters)
 
+    def conv(x, f, act, layer_name, strides=1, layer=keras.layers.Conv2D):
+        return layer(
+            f, kernel_size, strides=strides, padding="same", activation=act, name=layer_name
+        )(x)
+
     def encoder_stage(x, k, f, act_last):
         # `encoder_conv_k` halves the resolution, `encoder_conv_k_j` (j >= 2) keep it; only the
         # stage's last convolution takes `act_last` (the code's activation in the last stage).
         for j in range(1, convs_per_stage + 1):
-            x = keras.layers.Conv2D(
+            x = conv(
+                x,
                 f,
-                kernel_size,
+                act_last if j == convs_per_stage else activation,
+                f"encoder_conv_{k}" if j == 1 else f"encoder_conv_{k}_{j}",
                 strides=2 if j == 1 else 1,
-                padding="same",
-                activation=act_last if j == convs_per_stage else activation,
-                name=f"encoder_conv_{k}" if j == 1 else f"encoder_conv_{k}_{j}",
-            )(x)
+            )
         return x
 
     encoder_input = keras.Input(input_shape, name="encoder_input")
     x = encoder_input
-    skips = [encoder_input]
+    for j in range(1, full_resolution_convs + 1):
+        x = conv(x, filters[0], activation, f"encoder_conv_0_{j}")
+    skips = [x]
     for k, f in enumerate(filters, start=1):
         is_code = code_size is None and k == n
         x = encoder_stage(x, k, f, code_activation if is_code else activation)
@@ -380,7 +399,8 @@ def conv_autoencoder(
     if code_size is not None:
         x = keras.layers.Flatten(name="encoder_flatten")(x)
         x = keras.layers.Dense(code_size, activation=code_activation, name="encoder_code")(x)
-    # skips[k] has the resolution of encoder stage k's output (skips[0] is the input).
+    # skips[k] has the resolution of encoder stage k's output (skips[0]: the input, or the
+    # full-resolution convolutions' output).
     skips = skips[:-1][::-1]
     encoder_outputs = [x, *skips] if skip_connections else x
     encoder = keras.Model(encoder_input, encoder_outputs, name="encoder")
@@ -402,20 +422,13 @@ def conv_autoencoder(
         y = keras.layers.Reshape(feature_shape, name="decoder_reshape")(y)
     for i, k in enumerate(range(n, 0, -1)):
         f = filters[k - 1]
-        y = keras.layers.Conv2DTranspose(
-            f,
-            kernel_size,
-            strides=2,
-            padding="same",
-            activation=activation,
-            name=f"decoder_conv_{k}",
-        )(y)
+        y = conv(
+            y, f, activation, f"decoder_conv_{k}", strides=2, layer=keras.layers.Conv2DTranspose
+        )
         if skip_connections:
             y = keras.layers.Concatenate(name=f"decoder_concat_{k}")([y, decoder_skips[i]])
         for j in range(2, convs_per_stage + 1):
-            y = keras.layers.Conv2D(
-                f, kernel_size, padding="same", activation=activation, name=f"decoder_conv_{k}_{j}"
-            )(y)
+            y = conv(y, f, activation, f"decoder_conv_{k}_{j}")
     y = keras.layers.Conv2D(
         channels, kernel_size, padding="same", activation=output_activation, name="decoder_output"
     )(y)

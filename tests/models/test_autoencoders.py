@@ -136,6 +136,30 @@ def test_u_net_shaped_conv_autoencoder_worked_by_hand():
     assert tuple(get_encoder(plain).output.shape) == (None, 2, 2, 4)
 
 
+def test_full_resolution_convs_feed_the_last_skip_worked_by_hand():
+    model = conv_autoencoder(
+        (8, 8, 1), filters=(2, 4), convs_per_stage=2, skip_connections=True, full_resolution_convs=2
+    )
+    # On top of the 799 of the same U-Net without them: convs 1->2 (20) and 2->2 (38) at 8x8;
+    # the stride-2 conv 1 and the decoder's last conv read 2 feature channels where they read
+    # the 1-channel input: +18 each.
+    assert model.count_params() == 799 + 20 + 38 + 18 + 18
+    names = [layer.name for layer in get_encoder(model).layers]
+    assert names[:4] == ["encoder_input", "encoder_conv_0_1", "encoder_conv_0_2", "encoder_conv_1"]
+    x = _data((8, 8, 1), n=2)
+    code, skip_1, skip_0 = get_encoder(model)(x)
+    # The full-resolution skip is now the convolutions' feature map, not the input.
+    assert tuple(skip_0.shape) == (2, 8, 8, 2) and tuple(code.shape) == (2, 2, 2, 4)
+    encoder = get_encoder(model)
+    stem = keras.Model(encoder.input, encoder.get_layer("encoder_conv_0_2").output)
+    np.testing.assert_allclose(skip_0, stem(x), atol=1e-6)
+    # Without skip connections they still run first, and the code is unchanged in shape.
+    plain = conv_autoencoder((8, 8, 1), filters=(2, 4), convs_per_stage=2, full_resolution_convs=1)
+    assert plain.count_params() == 799 - 9 * 2 * 4 - 9 * 1 * 2 + 20 + 18
+    assert tuple(get_encoder(plain).output.shape) == (None, 2, 2, 4)
+    assert tuple(plain(x).shape) == (2, 8, 8, 1)
+
+
 def test_u_net_trains_and_reloads_in_a_fresh_process():
     model = conv_autoencoder((8, 8, 1), filters=(2, 4), convs_per_stage=2, skip_connections=True)
     x = _data((8, 8, 1))
@@ -211,6 +235,10 @@ def test_invalid_arguments_raise():
         (lambda: conv_autoencoder(filters=()), "Received: filters=()"),
         (lambda: conv_autoencoder(convs_per_stage=0), "Received: convs_per_stage=0"),
         (lambda: conv_autoencoder(skip_connections=1), "Received: skip_connections=1"),
+        (
+            lambda: conv_autoencoder(full_resolution_convs=-1),
+            "Received: full_resolution_convs=-1",
+        ),
         (lambda: sparse_autoencoder((8,), sparsity_weight=-1.0), "Received: sparsity_weight=-1.0"),
         (lambda: sparse_autoencoder((8,), sparsity_target=1.0), "Received: sparsity_target=1.0"),
         (

@@ -337,6 +337,18 @@ def early_stopping(config: BaseConfig) -> EarlyStopping:
     )
 
 
+def fit_epochs(model: keras.Model, datasets: Datasets, config: BaseConfig, callbacks, verbose):
+    """`model.fit` on the training split for `config.epochs`, validated; returns the history."""
+    return model.fit(
+        datasets.train,
+        validation_data=datasets.validation,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles, seeded
+    ).history
+
+
 def train(
     app,
     config: BaseConfig,
@@ -422,14 +434,7 @@ def train(
         # stage ended, so the curves can mark it.
         history, boundaries = app.fit(model, datasets, config, callbacks, verbose)
     else:
-        history = model.fit(
-            datasets.train,
-            validation_data=datasets.validation,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles, seeded
-        ).history
+        history = fit_epochs(model, datasets, config, callbacks, verbose)
     train_seconds = time.perf_counter() - started
     fingerprint = distribute.weights_fingerprint(model)
     echo(f"weights fingerprint: {fingerprint}")

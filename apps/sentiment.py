@@ -31,6 +31,8 @@ batch of strings (`text`) and returns `probabilities` `[batch, classes]` and `cl
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 
 import keras
@@ -40,6 +42,7 @@ import tensorflow as tf
 
 import i2dl_keras.layers
 from apps import base, plots
+from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.losses import BinaryCrossentropy, SparseCategoricalCrossentropy
 
 NAME = "sentiment"
@@ -62,6 +65,7 @@ MODEL_FIELDS = (
     "recurrent_dropout",
     "word_dropout",
     "max_length",
+    "members",
     "num_classes",
     "class_names",
 )
@@ -73,6 +77,8 @@ BUCKET_EDGES = (8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 
 # a token holding one of these would come back as two and shift every index after it.
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 CONFIDENTLY_WRONG_FILE = "confidently_wrong.tsv"
+# Where an ensemble's finished members wait, beside the run's BackupAndRestore folder.
+MEMBERS_DIR = "members"
 CONFIDENTLY_WRONG_ROWS = 25
 
 NO_DATA_HELP = (
@@ -126,6 +132,11 @@ class Config(base.BaseConfig):
     )
     max_length: int = base.option(200, "most tokens read per text (longer ones are cut)")
     bucket: bool = base.option(True, "batch texts of similar length together (less padding)")
+    members: int = base.option(
+        1,
+        "models trained one after another from different initial weights, their probabilities "
+        "averaged (an ensemble: that many times the training time)",
+    )
     num_classes: int = base.option(2, "number of classes (set from the data when training)")
     class_names: str = base.option(
         "", "comma-separated class names (set from the data when training)"
@@ -144,6 +155,7 @@ class Config(base.BaseConfig):
             ("units", 1),
             ("depth", 1),
             ("max_length", 1),
+            ("members", 1),
             ("num_classes", 2),
         ):
             if getattr(self, name) < least:
@@ -253,6 +265,35 @@ def _lstm(config: Config, return_sequences: bool, name: str) -> keras.layers.Lay
 
 
 def build_model(config: Config) -> keras.Model:
+    """The compiled classifier of raw strings: one model, or an ensemble of `config.members`.
+
+    One member is `build_member`'s model. Several are a `i2dl_keras.classic.BaggingEnsemble`
+    of members built in turn (so from different initial weights) and compiled with the same
+    loss and accuracy; `fit` trains them one after another and the ensemble averages their
+    probabilities.
+    """
+    if config.members == 1:
+        return build_member(config)
+    single = dataclasses.replace(config, members=1)
+    members = [build_member(single, f"member_{k}") for k in range(1, config.members + 1)]
+    ensemble = BaggingEnsemble(members, name=f"sentiment_{config.cell}_lstm_ensemble")
+    # The members are built; calling the ensemble would need their (not yet set) vocabulary.
+    ensemble.build((None,))
+    loss, accuracy = _loss_and_accuracy(config)
+    ensemble.compile(loss=loss, metrics=[accuracy])
+    # Only the members train; building the ensemble's optimizer anyway saves it whole, so that
+    # loading the file does not warn about optimizer variables it lacks.
+    ensemble.optimizer.build(ensemble.trainable_variables)
+    return ensemble
+
+
+def _loss_and_accuracy(config: Config) -> tuple[keras.losses.Loss, keras.metrics.Metric]:
+    if config.num_classes == 2:
+        return BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
+    return SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def build_member(config: Config, name: str | None = None) -> keras.Model:
     """Raw strings -> TextVectorization -> Embedding(mask_zero) -> LSTM stack -> head, compiled.
 
     The vectorizer starts empty: `adapt` (or the HyperModel's `fit`) sets its vocabulary from
@@ -284,15 +325,12 @@ def build_model(config: Config) -> keras.Model:
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     if config.num_classes == 2:
         outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-        loss = BinaryCrossentropy()
-        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
     else:
         outputs = keras.layers.Dense(
             config.num_classes, activation="softmax", name="probabilities"
         )(x)
-        loss = SparseCategoricalCrossentropy()
-        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model = keras.Model(text, outputs, name=f"sentiment_{config.cell}_lstm")
+    loss, accuracy = _loss_and_accuracy(config)
+    model = keras.Model(text, outputs, name=name or f"sentiment_{config.cell}_lstm")
     # Cosine decay over the planned steps, as in the digit recognizer.
     steps_per_epoch = -(-config.train_examples // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -318,11 +356,74 @@ def adapt_vectorizer(model: keras.Model, dataset: tf.data.Dataset) -> list[str]:
     return safe
 
 
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """The models that train: an ensemble's members, or the model itself."""
+    return list(model.members) if isinstance(model, BaggingEnsemble) else [model]
+
+
 def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
-    """Adapts the vocabulary on the training split only and records the class names."""
-    adapt_vectorizer(model, datasets.train)
+    """Adapts the vocabulary on the training split only and records the class names.
+
+    An ensemble's members share the one vocabulary (each holds a copy).
+    """
+    first, *others = ensemble_members(model)
+    vocabulary = adapt_vectorizer(first, datasets.train)
+    for member in others:
+        member.get_layer(VECTORIZER).set_vocabulary(vocabulary)
     # The run's config is saved after this hook: predict then prints names, not ids.
     config.class_names = ",".join(name.replace(",", " ") for name in datasets.class_names)
+
+
+def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose):
+    """The `fit` hook of `apps.base.train`: the model, or an ensemble's members one at a time.
+
+    Each member trains as a single model would (the same data, early stopping, epochs) and is
+    then saved in the run's work folder, beside the `BackupAndRestore` folder; a rerun after
+    an interruption loads the members that had finished and trains the rest, so at most the
+    member in progress is trained again (`BackupAndRestore` follows a single model's epochs,
+    so the members train without it). The history is the members' one after another, with a
+    boundary after each member.
+    """
+    members = ensemble_members(model)
+    if len(members) == 1:
+        return base.fit_epochs(model, datasets, config, callbacks, verbose), []
+    backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
+    folder = Path(backup.backup_dir).parent / MEMBERS_DIR if backup is not None else None
+    callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
+    history: dict[str, list] = {}
+    boundaries: list[int] = []
+    for member in members:
+        saved = folder / f"{member.name}.keras" if folder is not None else None
+        record = saved.with_suffix(".json") if saved is not None else None
+        if record is not None and record.is_file() and saved.is_file():
+            _copy_member(keras.saving.load_model(saved), member)
+            ran = json.loads(record.read_text())
+            print(f"{member.name} of {len(members)}: trained before the interruption, loaded")
+        else:
+            ran = base.fit_epochs(member, datasets, config, callbacks, verbose)
+            ran = {key: [float(v) for v in values] for key, values in ran.items()}
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                member.save(saved)
+                # The record lands last and whole: a member counts as done only with both.
+                partial = record.with_suffix(".json.partial")
+                partial.write_text(json.dumps(ran))
+                os.replace(partial, record)
+        for key, values in ran.items():
+            history.setdefault(key, []).extend(values)
+        boundaries.append(len(history.get("loss", [])))
+        if "val_accuracy" in ran:
+            print(
+                f"{member.name} of {len(members)}: {len(ran['loss'])} epochs, best validation "
+                f"accuracy {max(ran['val_accuracy']):.4f}"
+            )
+    return history, boundaries[:-1]
+
+
+def _copy_member(source: keras.Model, member: keras.Model) -> None:
+    vocabulary = source.get_layer(VECTORIZER).get_vocabulary(include_special_tokens=False)
+    member.get_layer(VECTORIZER).set_vocabulary(vocabulary)
+    member.set_weights(source.get_weights())
 
 
 class HyperModel(base.ConfigHyperModel):
@@ -342,6 +443,9 @@ class HyperModel(base.ConfigHyperModel):
             word_dropout=hp.Float("word_dropout", 0.0, 0.4, step=0.1, default=0.0),
             pooling=hp.Choice("pooling", ["last", "mean", "max"], default="last"),
             learning_rate=hp.Float("learning_rate", 5e-4, 5e-3, sampling="log", default=2e-3),
+            # Trials compare single models; the best configuration's retraining honours
+            # --members.
+            members=1,
         )
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, **kwargs):

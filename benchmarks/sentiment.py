@@ -88,20 +88,17 @@ def datasets_for(config: sentiment.Config) -> tuple[base.Datasets, sentiment.Con
 
 
 def train_once(config: sentiment.Config, verbose: int = 0) -> dict:
-    """Trains as `i2dl sentiment train` does (early stopping on the validation loss)."""
+    """Trains as `i2dl sentiment train` does (early stopping on the validation loss).
+
+    With `members` > 1 the epochs are those of all the members together.
+    """
     keras.utils.set_random_seed(config.seed)
     datasets, config = datasets_for(config)
     model = sentiment.build_model(config)
     sentiment.adapt(model, datasets, config)
     started = time.perf_counter()
-    history = model.fit(
-        datasets.train,
-        validation_data=datasets.validation,
-        epochs=config.epochs,
-        callbacks=[base.early_stopping(config)],
-        verbose=verbose,
-        shuffle=False,
-    ).history
+    # The app's own fit: one model, or an ensemble's members one after another.
+    history, _ = sentiment.fit(model, datasets, config, [base.early_stopping(config)], verbose)
     seconds = time.perf_counter() - started
     metrics = sentiment.evaluate_model(model, datasets.test, config)
     metrics.update(
@@ -252,6 +249,10 @@ def main(argv=None) -> None:
         raise SystemExit(f"{args.data}: not found (see ../shared/data/README.md)")
     config = sentiment.Config(data=args.data, **_overrides(args.set))
     config.validate()
+    if config.members > 1 and args.part != "accuracy":
+        raise SystemExit(
+            "--set members=N: the throughput part compares single models; add --part accuracy"
+        )
     print(f"settings: {_overrides(args.set) or 'defaults'}; {keras.backend.backend()} backend")
     if args.part in ("accuracy", "both"):
         accuracy_part(config, args.seeds, args.verbose)

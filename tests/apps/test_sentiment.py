@@ -195,6 +195,60 @@ def test_export_and_keras_file_answer_raw_strings_in_a_fresh_process(trained, tm
     np.testing.assert_allclose(reloaded, p, atol=1e-6)
 
 
+class _StopInSecondFit(keras.callbacks.Callback):
+    """Interrupts the second `fit` it joins (an ensemble's second member) at its first batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fits = 0
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.fits == 2:
+            raise KeyboardInterrupt
+
+
+def test_members_train_in_turn_resume_and_average(tmp_path, capsys):
+    config = _config(epochs=1, batch_size=32, members=2, bidirectional=False)
+    config.output_dir = str(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        base.train(sentiment, config, echo=print, extra_callbacks=[_StopInSecondFit()])
+    assert not _runs(tmp_path)
+    (work,) = (tmp_path / "sentiment").glob(".incomplete-*")
+    first = keras.saving.load_model(work / sentiment.MEMBERS_DIR / "member_1.keras")
+    assert not (work / sentiment.MEMBERS_DIR / "member_2.json").exists()
+
+    capsys.readouterr()
+    run = base.train(sentiment, config, echo=print)
+    out = capsys.readouterr().out
+    assert "member_1 of 2: trained before the interruption, loaded" in out
+    assert "member_2 of 2: 1 epochs" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["stage_boundaries"] == [1] and metrics["epochs_run"] == 2
+    model = keras.saving.load_model(run / "model.keras")
+    assert [m.name for m in model.members] == ["member_1", "member_2"]
+    # The member trained before the interruption is the one in the ensemble, untouched.
+    for a, b in zip(first.get_weights(), model.members[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    texts = tf.constant(TEXTS)
+    outputs = [np.asarray(m(texts, training=False)) for m in model.members]
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4, "members start from other weights"
+    np.testing.assert_allclose(np.asarray(model(texts)), np.mean(outputs, axis=0), atol=1e-6)
+    evaluated = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "apps", "sentiment", "evaluate", "--model", str(run), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[-1]
+    )
+    assert evaluated["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
+    assert (tmp_path / "sentiment" / "serving" / "1" / "saved_model.pb").is_file()
+
+
 def test_train_without_data_says_how_to_get_some(capsys):
     assert cli.main(["sentiment", "train"]) == 2
     err = capsys.readouterr().err
@@ -359,12 +413,14 @@ def test_bucketing_groups_lengths_and_keeps_every_example():
 
 
 def test_hypermodel_builds_and_adapts_in_fit():
-    config = _config(num_classes=3, epochs=1, batch_size=4)
+    # Trials compare single models whatever --members says; the retraining honours it.
+    config = _config(num_classes=3, epochs=1, batch_size=4, members=3)
     hypermodel = sentiment.HyperModel(config)
     hp = kt.HyperParameters()
     hp.Fixed("bidirectional", False)  # only to train faster below
     model = hypermodel.build(hp)
     assert model.output_shape == (None, 3) and model.optimizer is not None
+    assert sentiment.ensemble_members(model) == [model]
     assert {"vocab_size", "embedding_dim", "units", "depth", "bidirectional", "dropout"} <= set(
         hp.values
     )

@@ -143,6 +143,7 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
         ({"classify_draws": 0}, "--classify-draws must be at least 1"),
         ({"convs_per_stage": 0}, "--convs-per-stage must be at least 1"),
         ({"classify_dropout": 1.0}, "--classify-dropout must be in [0, 1)"),
+        ({"full_resolution_convs": -1}, "--full-resolution-convs must be 0 or more, got -1"),
     ],
 )
 def test_config_errors_name_the_flag(values, message):
@@ -171,16 +172,22 @@ def test_every_variant_builds_an_image_to_image_model():
     assert decoder.layers[-1].get_config()["activation"] == "linear"
     bce = denoise.build_model(dataclasses.replace(config, loss="bce")).get_layer("decoder")
     assert bce.layers[-1].get_config()["activation"] == "sigmoid"
-    # The default on MNIST-sized images: a U-Net-shaped conv autoencoder, two stages of four 3x3
-    # convolutions with 16 and 32 filters, mirrored, the decoder stages concatenating the
-    # encoder's feature map of their resolution (the image itself at full resolution).
+    # The default on MNIST-sized images: a U-Net-shaped conv autoencoder, two 16-filter 3x3
+    # convolutions at full resolution, then two stages of four with 16 and 32 filters,
+    # mirrored, the decoder stages concatenating the encoder's feature map of their resolution.
     model = denoise.build_model(denoise.Config())
-    assert model.count_params() == 92_977 <= 100_000
+    assert model.count_params() == 99_777 <= 100_000
     code, *skips = model.get_layer("encoder").outputs
     assert tuple(code.shape) == (None, 7, 7, 32)
-    assert [tuple(t.shape) for t in skips] == [(None, 14, 14, 16), (None, 28, 28, 1)]
+    assert [tuple(t.shape) for t in skips] == [(None, 14, 14, 16), (None, 28, 28, 16)]
+    # Without the full-resolution convolutions the last skip is the image itself.
+    model = denoise.build_model(denoise.Config(full_resolution_convs=0))
+    assert model.count_params() == 92_977
+    assert tuple(model.get_layer("encoder").outputs[-1].shape) == (None, 28, 28, 1)
     # The course's plain conv autoencoder is still one flag set away.
-    plain = denoise.Config(width=20, kernel_size=5, convs_per_stage=1, skip_connections=False)
+    plain = denoise.Config(
+        width=20, kernel_size=5, convs_per_stage=1, skip_connections=False, full_resolution_convs=0
+    )
     assert denoise.build_model(plain).count_params() == 81_121
 
 

@@ -44,6 +44,7 @@ import tensorflow as tf
 
 import i2dl_keras.layers
 from apps import base, plots
+from i2dl_keras import data as i2dl_data
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.losses import BinaryCrossentropy, SparseCategoricalCrossentropy
 
@@ -442,8 +443,8 @@ def _pooled_examples(*pipelines) -> tuple[np.ndarray, np.ndarray]:
     result the same in every run with the same seed.
     """
     texts, labels = [], []
-    for pipeline in pipelines:
-        for x, y in pipeline if pipeline is not None else ():
+    for pipeline in (p for p in pipelines if p is not None):
+        for x, y in pipeline:
             texts.extend(x.numpy())
             labels.extend(y.numpy())
     order = sorted(range(len(texts)), key=lambda i: (texts[i], np.asarray(labels[i]).tolist()))
@@ -452,12 +453,14 @@ def _pooled_examples(*pipelines) -> tuple[np.ndarray, np.ndarray]:
 
 def _text_pipeline(texts, labels, config: Config, shuffle_seed: int | None = None):
     """Batches `(text, label)` arrays as `make_datasets` does; shuffled when given a seed."""
-    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
-    if shuffle_seed is not None:
-        seed = config.seed * 1000 + shuffle_seed
-        ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size)
-    return bucket_batches(ds, config) if config.bucket else ds.prefetch(tf.data.AUTOTUNE)
+    ds = i2dl_data.make_pipeline(
+        tf.data.Dataset.from_tensor_slices((texts, labels)),
+        config.batch_size,
+        training=shuffle_seed is not None,
+        seed=config.seed * 1000 + (shuffle_seed or 0),
+        deterministic=config.deterministic,
+    )
+    return bucket_batches(ds, config) if config.bucket else ds
 
 
 def _copy_member(source: keras.Model, member: keras.Model) -> None:

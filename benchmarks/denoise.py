@@ -2,7 +2,7 @@
 
 Run: `python benchmarks/denoise.py [--data ../shared/data/mnist] [--epochs 80]
 [--recipes conv,conv-bce,conv-noskip,conv-plain,conv-plain-mse,bottleneck,sparse,contractive,
-stacked] [--no-classify] [--classify-draws 3] [--classify-augment 0,0.1]`
+stacked] [--no-classify] [--classify-draws 3] [--classify-augment 0,0.1] [--set FIELD=VALUE]`
 
 Every recipe trains with the app's own code (`apps.denoise.make_datasets`, `build_model` and
 `fit`, so the stacked recipe pretrains greedily before fine-tuning) on the same 5,400 of the
@@ -118,6 +118,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 from _report import record  # noqa: E402
+from _settings import settings  # noqa: E402
 
 from apps import base, denoise  # noqa: E402
 
@@ -169,6 +170,13 @@ def main() -> None:
     )
     parser.add_argument("--classify", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field of every recipe's Config, e.g. --set batch_size=16",
+    )
     args = parser.parse_args()
     if not Path(args.data).exists():
         sys.exit(f"no data at {args.data}: pass --data PATH to the MNIST IDX files")
@@ -186,6 +194,7 @@ def main() -> None:
         labels_per_class=args.labels_per_class,
         classify_draws=args.classify_draws,
         seed=args.seed,
+        **settings(denoise.Config, args.set),
     )
     keras.utils.set_random_seed(args.seed)
     datasets = denoise.make_datasets(base_config, "train")

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 from _report import record  # noqa: E402
+from _settings import settings  # noqa: E402
 
 from apps import digits  # noqa: E402
 
@@ -117,11 +118,7 @@ def main() -> None:
 
     ours_config = digits.Config(data=args.data, seed=args.seed)
     ref_config = dataclasses.replace(ours_config, batch_size=128, augment=False)
-    for item in args.set:
-        name, _, value = item.partition("=")
-        kind = type(getattr(ours_config, name))
-        value = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        ours_config = dataclasses.replace(ours_config, **{name: value})
+    ours_config = dataclasses.replace(ours_config, **settings(digits.Config, args.set))
 
     keras.utils.set_random_seed(args.seed)
     ref_data = digits.make_datasets(ref_config, "train")

@@ -65,25 +65,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _report import record  # noqa: E402
+from _settings import settings  # noqa: E402
 
 from apps import base, sentiment  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "rt-polarity"
-
-
-def _overrides(pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(sentiment.Config)}
-    values = {}
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--set {pair}: unknown setting {key!r}")
-        default = fields[key].default
-        if isinstance(default, bool):
-            values[key] = text.lower() in ("1", "true", "yes")
-        else:
-            values[key] = type(default)(text)
-    return values
 
 
 def datasets_for(config: sentiment.Config) -> tuple[base.Datasets, sentiment.Config]:
@@ -253,13 +239,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
         raise SystemExit(f"{args.data}: not found (see ../shared/data/README.md)")
-    config = sentiment.Config(data=args.data, **_overrides(args.set))
+    overrides = settings(sentiment.Config, args.set)
+    config = sentiment.Config(data=args.data, **overrides)
     config.validate()
     if config.members > 1 and args.part != "accuracy":
         raise SystemExit(
             "--set members=N: the throughput part compares single models; add --part accuracy"
         )
-    print(f"settings: {_overrides(args.set) or 'defaults'}; {keras.backend.backend()} backend")
+    print(f"settings: {overrides or 'defaults'}; {keras.backend.backend()} backend")
     if args.part in ("accuracy", "both"):
         accuracy_part(config, args.seeds, args.verbose)
     if args.part in ("throughput", "both"):

@@ -44,7 +44,7 @@ on the word vectors (Miyato et al. 2017: each batch's loss plus the loss of the 
 moved along the normalised loss gradient by a tenth of their norm; a prototype outside the app,
 whose plain twin scored 0.7644 on seed 0) 0.7631 / 0.7525 / 0.7562 (mean 0.7573), and with
 three tenths of their norm 0.7450 on seed 0: no lever beyond the noise between seeds.
-Five cross-fitted members with regularised members (`--set members=5 --set word_dropout=0.3`
+Five cross-fitted members with regularised settings (`--set members=5 --set word_dropout=0.3`
 and the settings below; 240-300 s per seed on one core beside another job), seeds 0 / 1 / 2:
 
     settings                                        accuracy                   mean    std
@@ -57,10 +57,11 @@ and the settings below; 240-300 s per seed on one core beside another job), seed
 
 The best, 0.7752 (AUC 0.850-0.856), is 0.35 points above the plain five-member ensemble and
 still 0.5 short of 78%: two seeds pass it, seed 2 stays near 0.763 whatever the settings.
-Throughput, same run (median of 3 rounds, bucketed pipeline): 1,028 examples/s for the default
-model, 1,228 with `--cell keras`, 92 for the plain Keras model padding to 200 tokens (834,177
-parameters each): the throughput target is met, by 11x, because the app's model pads each batch only
-to its longest sentence.
+
+Throughput, in the run of the defaults above (median of 3 rounds, bucketed pipeline): 1,028
+examples/s for the default model, 1,228 with `--cell keras`, 92 for the plain Keras model padding to
+200 tokens (834,177 parameters each): the throughput target is met, by 11x, because the app's model
+pads each batch only to its longest sentence.
 
     python benchmarks/sentiment.py                      # both parts
     python benchmarks/sentiment.py --part accuracy --seeds 0 1 2

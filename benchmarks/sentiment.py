@@ -57,6 +57,9 @@ and the settings below; 240-300 s per seed on one core beside another job), seed
 
 The best, 0.7752 (AUC 0.850-0.856), is 0.35 points above the plain five-member ensemble and
 still 0.5 short of 78%: two seeds pass it, seed 2 stays near 0.763 whatever the settings.
+Ten members with the best of these settings (`--set members=10` and the rest the same; about
+600 s per seed on one core) gave 0.7781 / 0.7681 / 0.7731 (mean 0.7731, std 0.0050): seed 2
+gained a point, seeds 0 and 1 lost, and the mean is no better than five members'.
 
 Throughput, in the run of the defaults above (median of 3 rounds, bucketed pipeline): 1,028
 examples/s for the default model, 1,228 with `--cell keras`, 92 for the plain Keras model padding to

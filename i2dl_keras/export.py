@@ -165,7 +165,8 @@ def _serve_in_fresh_process(path: Path, requests: Mapping, timeout: float) -> di
     with tempfile.TemporaryDirectory() as work:
         spec_file, out_file, script = (Path(work) / n for n in ("spec.json", "out.json", "c.py"))
         spec = {
-            "path": str(path),
+            # Absolute: the check runs in its own working directory.
+            "path": str(Path(path).resolve()),
             "requests": {
                 name: {k: _encode(v) for k, v in request.items()}
                 for name, request in requests.items()

@@ -56,3 +56,13 @@ def test_serving_default_is_required(tmp_path):
     endpoints = {"other": _endpoints(model)["serving_default"]}
     with pytest.raises(ValueError, match="serving_default"):
         export.export_serving(model, endpoints, tmp_path, {})
+
+
+def test_a_relative_serving_dir_is_checked_where_it_was_written(tmp_path, monkeypatch):
+    # The default output folder, saved_models, is relative; the check runs elsewhere.
+    monkeypatch.chdir(tmp_path)
+    model = _model()
+    request = {"serving_default": {"x": np.ones((2, 3), np.float32)}}
+    path = export.export_serving(model, _endpoints(model), "saved_models/serving", request)
+    assert path.resolve() == tmp_path / "saved_models" / "serving" / "1"
+    assert (path / "saved_model.pb").is_file()

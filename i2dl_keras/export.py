@@ -254,9 +254,13 @@ def export_tflite(
             "`representative_inputs` are required to calibrate int8 quantization. Received: "
             "representative_inputs=None"
         )
-    if len(model.inputs) != 1:
+    # A subclassed model (e.g. an ensemble) has no symbolic inputs to take the signature from.
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
         raise ValueError(
-            f"`model` must have exactly one input. Received: {len(model.inputs)} inputs"
+            "`model` must be a functional or Sequential model with exactly one input. "
+            f"Received: model={model.name!r} ({type(model).__name__}) with "
+            f"{len(inputs) if inputs else 'no symbolic'} inputs"
         )
     check_inputs = np.asarray(check_inputs)
     if len(check_inputs) == 0:
@@ -273,7 +277,7 @@ def export_tflite(
             "or leave it out to take the next free number."
         )
 
-    input_tensor = model.inputs[0]
+    input_tensor = inputs[0]
     spec = tf.TensorSpec((None, *input_tensor.shape[1:]), input_tensor.dtype, name="inputs")
 
     def serve(inputs):

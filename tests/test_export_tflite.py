@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from apps import cli, digits
 from i2dl_keras import export
+from i2dl_keras.classic import BaggingEnsemble
 
 
 def _interpret(path, inputs: np.ndarray) -> np.ndarray:
@@ -79,6 +80,10 @@ def test_versions_are_never_overwritten_and_bad_models_leave_nothing(tmp_path):
     determinant = keras.Sequential([keras.Input((3, 3)), _Determinant()])
     with pytest.raises(export.ExportError, match="could not be converted"):
         export.export_tflite(determinant, tmp_path, np.eye(3, dtype=np.float32)[None])
+    # A subclassed model (an ensemble) has no symbolic input to take the signature from.
+    ensemble = BaggingEnsemble([_classifier(), _classifier()])
+    with pytest.raises(ValueError, match="functional or Sequential model with exactly one input"):
+        export.export_tflite(ensemble, tmp_path, check)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["3"], "no temp folder left behind"
 
 

@@ -254,7 +254,7 @@ class ConfigHyperModel(kt.HyperModel):
     """A HyperModel that maps hyperparameters onto an app `Config` and nothing more.
 
     Subclasses implement `config_for(hp)`; `build(hp)` then calls the app's `build_model` on it,
-    and `tune` retrains the best configuration with the ordinary training path.
+    and `tune` retrains `final_config(best hp)` with the ordinary training path.
     """
 
     build_model: Callable[[BaseConfig], keras.Model]
@@ -268,6 +268,11 @@ class ConfigHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         return type(self).build_model(self.config_for(hp))
+
+    def final_config(self, hp: kt.HyperParameters) -> BaseConfig:
+        """The configuration `tune` retrains: `config_for(hp)`, unless a subclass's trials
+        simplify settings that the final model should keep."""
+        return self.config_for(hp)
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -601,7 +606,7 @@ def tune(
         return None
     echo(tuning.trials_table(tuner))
     best_hp = tuner.get_best_hyperparameters(1)[0]
-    best = hypermodel.config_for(best_hp)
+    best = hypermodel.final_config(best_hp)
     echo(
         "best: "
         + ", ".join(f"{k}={v}" for k, v in best_hp.values.items() if not k.startswith("tuner/"))

@@ -253,6 +253,52 @@ def test_members_are_cross_fitted_resume_and_average(tmp_path, capsys):
     assert (tmp_path / "sentiment" / "serving" / "1" / "saved_model.pb").is_file()
 
 
+def test_ngram_member_reproduces_nbsvm():
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = np.array(TEXTS * 3 + ["Wonderful , WONDERFUL film", "a dull , dull mess"], dtype=object)
+    labels = np.array([1, 0, 1, 0, 0, 1] * 3 + [1, 0], dtype=np.float32)[:, None]
+    member = sentiment.build_ngram_member()
+    size = sentiment.fit_ngram_member(member, texts, labels)
+    # The same model from scikit-learn alone: NB-scaled binary uni+bigram counts, logistic
+    # regression (Wang & Manning 2012).
+    counts = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
+    x = counts.fit_transform(texts)
+    y = labels.ravel().astype(int)
+    p = 1.0 + np.asarray(x[y == 1].sum(0)).ravel()
+    q = 1.0 + np.asarray(x[y == 0].sum(0)).ravel()
+    ratio = np.log(p / p.sum()) - np.log(q / q.sum())
+    expected = LogisticRegression(max_iter=2000).fit(x.multiply(ratio).tocsr(), y)
+    new = ["a wonderful , dull film", "tedious"]
+    want = expected.predict_proba(counts.transform(new).multiply(ratio).tocsr())[:, 1]
+    np.testing.assert_allclose(_scores(member, new).ravel(), want, atol=1e-5)
+    assert size == len(counts.vocabulary_)
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_ngram_member_trains_saves_and_exports(tmp_path, capsys, members):
+    config = _config(
+        epochs=1, batch_size=32, bidirectional=False, members=members, ngram_member=True
+    )
+    config.output_dir = str(tmp_path)
+    run = base.train(sentiment, config, echo=print)
+    assert "ngram_member: " in capsys.readouterr().out
+    model = keras.saving.load_model(run / "model.keras")
+    lstm, ngrams = model.members
+    assert ngrams.name == sentiment.NGRAM_MEMBER
+    # One LSTM model, or the LSTM ensemble nested in the hybrid.
+    assert len(sentiment.ensemble_members(lstm)) == members
+    # Equal halves: the LSTM's probability and the n-gram member's.
+    np.testing.assert_allclose(
+        _scores(model, TEXTS), (_scores(lstm, TEXTS) + _scores(ngrams, TEXTS)) / 2, atol=1e-6
+    )
+    assert np.abs(_scores(ngrams, TEXTS) - 0.5).max() > 0.05, "the n-gram member was fitted"
+    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
+    with pytest.raises(base.UsageError, match="--ngram-member needs two classes"):
+        sentiment.build_model(_config(num_classes=3, ngram_member=True))
+
+
 def test_pooled_examples_do_not_depend_on_the_pipeline_order():
     # An ensemble's parts are dealt from this order, so a resumed run deals the same parts.
     texts = np.array([t.encode() for t in TEXTS], dtype=object)
@@ -444,6 +490,9 @@ def test_hypermodel_builds_and_adapts_in_fit():
     hypermodel.fit(hp, model, train, epochs=1, verbose=0)
     vocabulary = model.get_layer(sentiment.VECTORIZER).get_vocabulary()
     assert "wonderful" in vocabulary and "tedious" in vocabulary
+    final = hypermodel.final_config(hp)
+    assert final.members == 3 and final.vocab_size == hp.values["vocab_size"]
+    assert not final.bidirectional, "the best trial's settings"
 
 
 def test_tune_tiny_search_then_retrain(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Sentiment app on the sentence polarity data: accuracy over seeds, and training throughput.
+r"""Sentiment app on the sentence polarity data: accuracy over seeds, and training throughput.
 
 Accuracy: the default `apps.sentiment` model trained on ../shared/data/rt-polarity (8,000
 sentences) with one fixed 80/20 train/test split (split seed 0; 10% of the training part
@@ -28,7 +28,8 @@ seeds); `word_dropout=0.5` 0.7544 / 0.7456 (two seeds). A linear bag-of-bigrams 
 multi-hot uni+bigrams, its logit added to the LSTM's, trained jointly; not kept) gave 0.7450 (seed
 0) and 0.7588 / 0.7562 with `word_dropout=0.3`. Averaging the predicted probabilities of separately
 trained models (not a model this app ships) gave 0.766-0.778 for three LSTMs and 0.766-0.779 for one
-LSTM with an NBSVM-style model (C=0.3): 78% looks out of reach here without pretrained vectors.
+LSTM with an NBSVM-style model (C=0.3, fitted on the training part only; the app's hybrid below
+does better).
 The app's ensemble, `--set members=5 --part accuracy` (five models cross-fitted on the 6,400
 training and validation sentences, each stopped early on its own fifth, probabilities
 averaged): 0.7675 / 0.7744 / 0.7731 for seeds 0 / 1 / 2, mean 0.7717, std 0.0037 (AUC
@@ -78,6 +79,24 @@ runs at a time): `--set depth=2` 0.7731 / 0.7788 / 0.7675 (mean 0.7731); `--set 
 prototype, not kept) 0.7819 / 0.7756 / 0.7631 (mean 0.7735). Mean and max pooling lift seed 2 by
 about a point and cost seeds 0 and 1 as much: every variant's mean lies within 0.773-0.775.
 
+The hybrid that meets the target: the best five-member settings with `--set ngram_member=true`
+(the app's NBSVM-style member, the reference's model fitted after the LSTMs on all 6,400 training
+and validation sentences, 90,190 uni- and bigrams, 0.7775 on its own; probabilities averaged half
+and half), 234-459 s per seed on one core, two runs at a time (seeds 0-2 rerun in a later
+session gave the same accuracies to the last digit):
+
+    seeds    accuracy                   mean    std     LSTM part alone
+    0 1 2    0.7906 / 0.7925 / 0.7869   0.7900  0.0029  0.7812 / 0.7812 / 0.7631
+    3 4 5    0.7850 / 0.7887 / 0.7856   0.7865  0.0020  0.7719 / 0.7738 / 0.7744
+
+(AUC 0.862-0.864). The half-and-half weight was fixed beforehand; a prototype outside the app
+(the same ensemble and sklearn's NBSVM) also scored a weight of 1/6 for the n-gram part on the
+test sentences (0.7825 / 0.7894 / 0.7650), so seeds 3-5 were run afterwards as a fresh check. The
+78% target is met by the hybrid, not by the LSTMs alone (best LSTM-only mean 0.7752). One LSTM
+instead of five, with `ngram_member=true`: defaults 0.7819 / 0.7775 / 0.7769 (mean 0.7788; the
+LSTM alone 0.7600 / 0.7525 / 0.7538), the regularised settings 0.7825 / 0.7788 / 0.7756 (mean
+0.7790): little above the n-gram model alone; the five members' average is what it adds to.
+
 Throughput, in the run of the defaults above (median of 3 rounds, bucketed pipeline): 1,028
 examples/s for the default model, 1,228 with `--cell keras`, 92 for the plain Keras model padding to
 200 tokens (834,177 parameters each): the throughput target is met, by 11x, because the app's model
@@ -86,6 +105,9 @@ pads each batch only to its longest sentence.
     python benchmarks/sentiment.py                      # both parts
     python benchmarks/sentiment.py --part accuracy --seeds 0 1 2
     python benchmarks/sentiment.py --part throughput --rounds 3
+    python benchmarks/sentiment.py --part accuracy --seeds 0 1 2 --set members=5 \
+        --set word_dropout=0.3 --set embedding_dim=128 --set recurrent_dropout=0.25 \
+        --set ngram_member=true                         # the hybrid
     python benchmarks/sentiment.py --set units=128 --set pooling=mean   # try other settings
 """
 
@@ -125,7 +147,8 @@ def datasets_for(config: sentiment.Config) -> tuple[base.Datasets, sentiment.Con
 def train_once(config: sentiment.Config, verbose: int = 0) -> dict:
     """Trains as `i2dl sentiment train` does (early stopping on the validation loss).
 
-    With `members` > 1 the epochs are those of all the members together.
+    With `members` > 1 the epochs are those of all the members together. With `ngram_member`,
+    `parts` holds the test accuracy of the LSTM part and of the n-gram member on their own.
     """
     keras.utils.set_random_seed(config.seed)
     datasets, config = datasets_for(config)
@@ -136,6 +159,11 @@ def train_once(config: sentiment.Config, verbose: int = 0) -> dict:
     history, _ = sentiment.fit(model, datasets, config, [base.early_stopping(config)], verbose)
     seconds = time.perf_counter() - started
     metrics = sentiment.evaluate_model(model, datasets.test, config)
+    if sentiment.ngram_member(model) is not None:
+        metrics["parts"] = {}
+        for name, part in zip(("LSTM", "n-grams"), model.members):
+            _, labels, probs = sentiment._collect(part, datasets.test, config.num_classes)
+            metrics["parts"][name] = float(np.mean(probs.argmax(axis=1) == labels))
     metrics.update(
         epochs=len(history["loss"]), seconds=seconds, test_examples=datasets.num_examples["test"]
     )
@@ -193,6 +221,8 @@ def accuracy_part(config: sentiment.Config, seeds: list[int], verbose: int = 0) 
             f"{m['seconds']:>7.1f}",
             flush=True,
         )
+        if "parts" in m:
+            print("      alone: " + ", ".join(f"{k} {v:.4f}" for k, v in m["parts"].items()))
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     print(
         f"mean {statistics.mean(accuracies):.4f}  std {spread:.4f}  "

@@ -463,11 +463,12 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
 def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
     """Adapts the vocabulary on the training split only and records the class names.
 
-    An ensemble's members adapt in `fit`, each on its own training part; with `--ngram-member`
-    the LSTM adapts there too, and the n-gram member to the examples it is fitted on.
+    An ensemble's members adapt in `fit`, each on its own training part, and so does the n-gram
+    member of `--ngram-member`, to the examples it is fitted on.
     """
-    if not isinstance(model, BaggingEnsemble):
-        adapt_vectorizer(model, datasets.train)
+    lstm = model.members[0] if ngram_member(model) is not None else model
+    if not isinstance(lstm, BaggingEnsemble):
+        adapt_vectorizer(lstm, datasets.train)
     # The run's config is saved after this hook: predict then prints names, not ids.
     config.class_names = ",".join(name.replace(",", " ") for name in datasets.class_names)
 
@@ -491,10 +492,7 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose):
     if ngrams is not None:
         # The LSTM part trains as without the n-gram member; the n-gram member, which has no
         # epochs to stop early, then fits on all training and validation examples.
-        lstm = model.members[0]
-        if not isinstance(lstm, BaggingEnsemble):
-            adapt_vectorizer(lstm, datasets.train)
-        history, boundaries = fit(lstm, datasets, config, callbacks, verbose)
+        history, boundaries = fit(model.members[0], datasets, config, callbacks, verbose)
         texts, labels = _pooled_examples(datasets.train, datasets.validation)
         size = fit_ngram_member(ngrams, texts, labels)
         print(f"{NGRAM_MEMBER}: {size:,} word uni- and bigrams, fitted on {len(texts)} examples")

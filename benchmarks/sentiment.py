@@ -179,28 +179,20 @@ def _texts_and_labels(dataset) -> tuple[list[str], list[int]]:
 
 
 def linear_reference(config: sentiment.Config) -> float:
-    """Test accuracy of NB-weighted logistic regression on word uni- and bigrams, same split.
+    """Test accuracy of the app's n-gram member alone, fitted on the training part, same split.
 
     NBSVM's idea (Wang & Manning 2012, 79.4% on the full data set with 10-fold cross-validation):
     binary bag-of-n-grams features scaled by their naive-Bayes log-count ratios, computed on the
     training part only; scikit-learn's default regularisation (C=1), nothing tuned on the test
-    part. It shows how hard this particular split is, not a target for the LSTM.
+    part (`sentiment.fit_ngram_member`). It shows how hard this particular split is.
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
     datasets, _ = datasets_for(config)
     train_texts, train_labels = _texts_and_labels(datasets.train)
     test_texts, test_labels = _texts_and_labels(datasets.test)
-    vectorizer = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
-    train = vectorizer.fit_transform(train_texts)
-    y = np.array(train_labels)
-    positive = 1.0 + np.asarray(train[y == 1].sum(0)).ravel()
-    negative = 1.0 + np.asarray(train[y == 0].sum(0)).ravel()
-    ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
-    classifier = LogisticRegression(max_iter=2000).fit(train.multiply(ratio).tocsr(), y)
-    test = vectorizer.transform(test_texts).multiply(ratio).tocsr()
-    return float(np.mean(classifier.predict(test) == np.array(test_labels)))
+    member = sentiment.build_ngram_member()
+    sentiment.fit_ngram_member(member, np.array(train_texts), np.array(train_labels))
+    probabilities = keras.ops.convert_to_numpy(member(np.array(test_texts, dtype=object)))[:, 0]
+    return float(np.mean((probabilities > 0.5) == np.array(test_labels)))
 
 
 def accuracy_part(config: sentiment.Config, seeds: list[int], verbose: int = 0) -> None:

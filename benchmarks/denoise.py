@@ -341,6 +341,7 @@ def main() -> None:
             "scratch acc",
             "gain points",
             "per draw",
+            "dropout p/s",
             "seconds",
             "target",
         )
@@ -401,6 +402,10 @@ def main() -> None:
                         f"{result['gain_points']:+.2f}",
                         " ".join(
                             f"{100 * (d['pretrained_accuracy'] - d['scratch_accuracy']):+.1f}"
+                            for d in result["per_draw"]
+                        ),
+                        " ".join(
+                            f"{d['pretrained_dropout']:g}/{d['scratch_dropout']:g}"
                             for d in result["per_draw"]
                         ),
                         f"{time.perf_counter() - started:.0f}",

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -143,6 +144,9 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
         ({"classify_draws": 0}, "--classify-draws must be at least 1"),
         ({"convs_per_stage": 0}, "--convs-per-stage must be at least 1"),
         ({"classify_dropout": 1.0}, "--classify-dropout must be in [0, 1)"),
+        ({"classify_dropouts": "0.5,1"}, "--classify-dropouts must be distinct rates in [0, 1)"),
+        ({"classify_dropouts": "0.5,0.5"}, "--classify-dropouts must be distinct rates"),
+        ({"classify_dropouts": "half"}, "got 'half'"),
         ({"full_resolution_convs": -1}, "--full-resolution-convs must be 0 or more, got -1"),
     ],
 )
@@ -506,10 +510,15 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
         classify=True,
         labels_per_class=3,
         classify_epochs=1,
+        classify_dropouts="0.3,0.5",
         output_dir=str(tmp_path),
     )
     run = base.train(denoise, config, echo=print)
     out = capsys.readouterr().out
+    chosen = re.search(
+        r"chosen by validation accuracy, per draw: pretrained (.*); from scratch (.*)", out
+    )
+    assert chosen and all(v in ("0.3", "0.5") for g in chosen.groups() for v in g.split())
     assert "pretraining stage 2 trained encoder_dense_2 and decoder_dense_2 only" in out
     assert "pretrained encoder" in out and "from scratch" in out
     metrics = json.loads((run / "metrics.json").read_text())
@@ -582,6 +591,80 @@ def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run
     # The trained autoencoder is left as it was.
     for b, a in zip(before, model.get_weights()):
         np.testing.assert_array_equal(b, a)
+
+
+def test_each_arm_keeps_the_head_dropout_its_own_validation_accuracy_prefers(monkeypatch):
+    config = denoise.Config(
+        data="synthetic",
+        image_size=16,
+        width=4,
+        convs_per_stage=2,
+        batch_size=16,
+        labels_per_class=3,
+        classify_epochs=1,
+        classify_draws=2,
+        classify_dropouts="0.2, 0.6,0.4",
+    )
+    assert denoise.parse_dropouts(config.classify_dropouts) == [0.2, 0.6, 0.4]
+    assert denoise.parse_dropouts("") == []
+    datasets = denoise.make_datasets(config, "train")
+    config = dataclasses.replace(config, train_examples=datasets.num_examples["train"])
+    model = denoise.build_model(config)
+    validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
+    # Scores that depend on the arm, the head's dropout and which images are scored: on the
+    # validation images the pretrained arm prefers 0.6 and the scratch arm 0.4 (its 0.2 ties
+    # with 0.4 on one draw: the rate listed first wins); on the test images both prefer 0.2,
+    # which must not sway the choice.
+    preferred = {"pretrained_classifier": 0.6, "scratch_classifier": 0.4}
+    trained = []
+
+    def score(classifier, x, y):
+        rate = next(
+            layer.rate for layer in classifier.layers if isinstance(layer, keras.layers.Dropout)
+        )
+        if len(y) != validation_size:
+            return 1.0 - rate
+        if classifier.name == "scratch_classifier" and rate == 0.2 and len(trained) < 12:
+            return 0.9
+        return 0.9 if rate == preferred[classifier.name] else 0.5
+
+    train = denoise._train_classifier
+
+    def recording(classifier, *args):
+        trained.append(classifier.name)
+        return train(classifier, *args)
+
+    monkeypatch.setattr(denoise, "_accuracy", score)
+    monkeypatch.setattr(denoise, "_train_classifier", recording)
+    result = denoise.compare_classifiers(model, datasets, config)
+    # Two stages per arm, rate and draw.
+    assert trained == (["pretrained_classifier"] * 6 + ["scratch_classifier"] * 6) * 2
+    assert result["dropouts"] == [0.2, 0.6, 0.4]
+    first, second = result["per_draw"]
+    assert [first["pretrained_dropout"], second["pretrained_dropout"]] == [0.6, 0.6]
+    assert [first["scratch_dropout"], second["scratch_dropout"]] == [0.2, 0.4]
+    for draw in (first, second):
+        for arm in ("pretrained", "scratch"):
+            trials = draw[f"{arm}_trials"]
+            assert [t["dropout"] for t in trials] == [0.2, 0.6, 0.4]
+            chosen = next(t for t in trials if t["dropout"] == draw[f"{arm}_dropout"])
+            assert (
+                draw[f"{arm}_accuracy"]
+                == chosen["accuracy"]
+                == pytest.approx(1 - chosen["dropout"])
+            )
+            assert draw[f"{arm}_validation_accuracy"] == 0.9
+    assert result["pretrained_accuracy"] == pytest.approx(0.4)
+    assert result["scratch_accuracy"] == pytest.approx((0.8 + 0.6) / 2)
+    assert result["gain_points"] == pytest.approx(100 * (0.4 - 0.7))
+
+
+def test_choosing_a_dropout_without_validation_images_is_refused():
+    config = denoise.Config(data="synthetic", image_size=16, width=4, classify_dropouts="0.5,0.7")
+    datasets = denoise.make_datasets(config, "train")
+    datasets.labelled.validation = None
+    with pytest.raises(base.UsageError, match="--classify-dropouts 0.5,0.7: choosing among"):
+        denoise.compare_classifiers(denoise.build_model(config), datasets, config)
 
 
 # --------------------------------------------------------------------------- real data

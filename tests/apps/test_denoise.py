@@ -536,9 +536,8 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
         assert 0.0 <= classify[key] <= 1.0
 
 
-def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run(
-    tmp_path, monkeypatch
-):
+def _comparison_setup(**overrides):
+    """A tiny synthetic Config for `compare_classifiers`, its datasets and an untrained model."""
     config = denoise.Config(
         data="synthetic",
         image_size=16,
@@ -546,15 +545,23 @@ def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run
         convs_per_stage=2,
         batch_size=16,
         labels_per_class=3,
-        classify_epochs=2,
-        classify_patience=100,  # no early stop: every stage runs its whole budget
         classify_draws=2,
-        classify_learning_rate=0.01,
+        **overrides,
     )
     datasets = denoise.make_datasets(config, "train")
     config = dataclasses.replace(config, train_examples=datasets.num_examples["train"])
     keras.utils.set_random_seed(0)
-    model = denoise.build_model(config)
+    return config, datasets, denoise.build_model(config)
+
+
+def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run(
+    tmp_path, monkeypatch
+):
+    config, datasets, model = _comparison_setup(
+        classify_epochs=2,
+        classify_patience=100,  # no early stop: every stage runs its whole budget
+        classify_learning_rate=0.01,
+    )
     before = [w.copy() for w in model.get_weights()]
     calls = []
     train = denoise._train_classifier
@@ -594,22 +601,9 @@ def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run
 
 
 def test_each_arm_keeps_the_head_dropout_its_own_validation_accuracy_prefers(monkeypatch):
-    config = denoise.Config(
-        data="synthetic",
-        image_size=16,
-        width=4,
-        convs_per_stage=2,
-        batch_size=16,
-        labels_per_class=3,
-        classify_epochs=1,
-        classify_draws=2,
-        classify_dropouts="0.2, 0.6,0.4",
-    )
+    config, datasets, model = _comparison_setup(classify_epochs=1, classify_dropouts="0.2, 0.6,0.4")
     assert denoise.parse_dropouts(config.classify_dropouts) == [0.2, 0.6, 0.4]
     assert denoise.parse_dropouts("") == []
-    datasets = denoise.make_datasets(config, "train")
-    config = dataclasses.replace(config, train_examples=datasets.num_examples["train"])
-    model = denoise.build_model(config)
     validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
     # Scores that depend on the arm, the head's dropout and which images are scored: on the
     # validation images the pretrained arm prefers 0.6 and the scratch arm 0.4 (its 0.2 ties

@@ -807,8 +807,8 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
     class and the default model, 3.5 to 5.1 points without augmentation (90.1% against 86.6%,
     and 89.6% against 84.5%, in two sessions with the same seeds, 3 draws each), 4.0 to 5.2
     over 9 draws (three trained autoencoders, three sessions: the baseline moves between
-    sessions), 3.9 to 4.5 when each arm's head dropout is chosen by validation accuracy (the
-    baseline prefers 0.7 or 0.8 to the default 0.5); with
+    sessions), 3.5 to 4.3 (two trained autoencoders) with `classify_dropouts="0.5,0.7,0.8"`,
+    each arm choosing per draw (the baseline often prefers 0.7 or 0.8 to the default 0.5); with
     `classify_augment=0.1`, which lifts the from-scratch network to 93.3%, the earlier default's
     encoder helped not at all (see `benchmarks/denoise.py`).
     """

@@ -607,8 +607,8 @@ def test_each_arm_keeps_the_head_dropout_its_own_validation_accuracy_prefers(mon
     validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
     # Scores that depend on the arm, the head's dropout and which images are scored: on the
     # validation images the pretrained arm prefers 0.6 and the scratch arm 0.4 (its 0.2 ties
-    # with 0.4 on one draw: the rate listed first wins); on the test images both prefer 0.2,
-    # which must not sway the choice.
+    # with 0.4 on the first draw, while fewer than 12 stages have trained: the rate listed first
+    # wins); on the test images both prefer 0.2, which must not sway the choice.
     preferred = {"pretrained_classifier": 0.6, "scratch_classifier": 0.4}
     trained = []
 

@@ -830,13 +830,12 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
         x, y = x_train[subset], y_train[subset]
         result: dict = {"seed": seed}
         for arm in ("pretrained", "scratch"):
-            trials = []
-            for dropout in dropouts:
-                trials.append(
-                    _classifier_arm(
-                        arm, model, config, (x, y), validation, test, num_classes, dropout, seed
-                    )
+            trials = [
+                _classifier_arm(
+                    arm, model, config, (x, y), validation, test, num_classes, dropout, seed
                 )
+                for dropout in dropouts
+            ]
             # Chosen on the arm's own validation accuracy; ties go to the rate listed first.
             best = max(trials, key=lambda t: t.get("validation_accuracy", 0.0))
             result.update({f"{arm}_{key}": value for key, value in best.items()})

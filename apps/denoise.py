@@ -30,7 +30,8 @@ gives the course's plain conv autoencoder. `--classify` then puts a softmax head
 encoder and compares it, on `--labels-per-class` labelled training images per class, with the
 same classifier trained from random weights (the slides' "stacking autoencoders, then
 fine-tuning"; see `compare_classifiers` for the protocol); with `--classify-dropouts 0.5,0.7,0.8`
-each of the two chooses its head's dropout by its own validation accuracy.
+and `--classify-finetune-rates 0.1,0.3,0.6,1` each of the two chooses its head's dropout and its
+fine-tuning rate by its own validation accuracy.
 
 The model takes and returns float pixels in [0, 1], `image_size` square with `channels` channels.
 The exported SavedModel also takes encoded PNG/JPEG bytes of any size.
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -172,7 +174,9 @@ class Config(base.BaseConfig):
         "frozen encoder, then all; from scratch: all, at the same two learning rates)",
     )
     classify_learning_rate: float = base.option(
-        3e-3, "--classify: Adam's learning rate (fine-tuning the pretrained encoder: a tenth)"
+        3e-3,
+        "--classify: Adam's learning rate (the fine-tuning stage: --classify-finetune-rates "
+        "times it)",
     )
     classify_patience: int = base.option(
         20, "--classify: epochs without a better validation accuracy before stopping"
@@ -189,6 +193,12 @@ class Config(base.BaseConfig):
         "--classify: dropout rates before the head, comma-separated (e.g. 0.5,0.7,0.8), that "
         "each arm chooses from in every draw by its own validation accuracy, so that neither "
         "is judged with a head tuned for the other; empty: --classify-dropout alone",
+    )
+    classify_finetune_rates: str = base.option(
+        "0.1",
+        "--classify: learning rates of the second stage (fine-tuning everything) as fractions of "
+        "--classify-learning-rate, comma-separated; with several, each arm chooses, as for "
+        "--classify-dropouts (every pair of rate and dropout is a trial)",
     )
     classify_batch_size: int = base.option(
         64,
@@ -248,6 +258,7 @@ class Config(base.BaseConfig):
                 f"--classify-dropout must be in [0, 1), got {self.classify_dropout}"
             )
         parse_dropouts(self.classify_dropouts)
+        parse_finetune_rates(self.classify_finetune_rates)
         if self.classify_learning_rate <= 0:
             raise base.UsageError(
                 f"--classify-learning-rate must be positive, got {self.classify_learning_rate}"
@@ -287,19 +298,38 @@ class Config(base.BaseConfig):
         return self.train_noise_level
 
 
-def parse_dropouts(text: str) -> list[float]:
-    """`--classify-dropouts`: `"0.5,0.7"` -> [0.5, 0.7], `""` -> [] (use `--classify-dropout`)."""
+def _parse_rates(text: str, flag: str, valid, expected: str, required: bool = False) -> list[float]:
+    """Comma-separated distinct floats for which `valid` holds, else a UsageError naming `flag`."""
     parts = [part.strip() for part in text.split(",")] if text.strip() else []
     try:
         rates = [float(part) for part in parts]
     except ValueError:
-        rates = [-1.0]
-    if not all(0.0 <= rate < 1.0 for rate in rates) or len(set(rates)) != len(rates):
-        raise base.UsageError(
-            "--classify-dropouts must be distinct rates in [0, 1) separated by commas "
-            f"(e.g. 0.5,0.7,0.8), got {text!r}"
-        )
+        rates = [float("nan")]
+    wrong = not all(valid(rate) for rate in rates) or len(set(rates)) != len(rates)
+    if wrong or (required and not rates):
+        raise base.UsageError(f"{flag} must be {expected} separated by commas, got {text!r}")
     return rates
+
+
+def parse_dropouts(text: str) -> list[float]:
+    """`--classify-dropouts`: `"0.5,0.7"` -> [0.5, 0.7], `""` -> [] (use `--classify-dropout`)."""
+    return _parse_rates(
+        text,
+        "--classify-dropouts",
+        lambda r: 0.0 <= r < 1.0,
+        "distinct rates in [0, 1) (e.g. 0.5,0.7,0.8)",
+    )
+
+
+def parse_finetune_rates(text: str) -> list[float]:
+    """`--classify-finetune-rates`: `"0.1,1"` -> [0.1, 1.0]; at least one, each in (0, 1]."""
+    return _parse_rates(
+        text,
+        "--classify-finetune-rates",
+        lambda r: 0.0 < r <= 1.0,
+        "one or more distinct fractions in (0, 1] (e.g. 0.1,0.3,0.6,1)",
+        required=True,
+    )
 
 
 def check_noise_level(noise: str, level: float, flag: str) -> None:
@@ -699,14 +729,16 @@ def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose):
             f"{c['pretrained_probe_accuracy']:.2%}), from scratch {c['scratch_accuracy']:.2%} "
             f"test accuracy, gain {c['gain_points']:+.2f} points"
         )
-        if len(c["dropouts"]) > 1:
+        if len(c["dropouts"]) * len(c["finetune_rates"]) > 1:
             chosen = {
-                arm: " ".join(f"{d[f'{arm}_dropout']:g}" for d in c["per_draw"])
+                arm: " ".join(
+                    f"{d[f'{arm}_dropout']:g}/{d[f'{arm}_finetune_rate']:g}" for d in c["per_draw"]
+                )
                 for arm in ("pretrained", "scratch")
             }
             print(
-                "classify: head dropout chosen by validation accuracy, per draw: pretrained "
-                f"{chosen['pretrained']}; from scratch {chosen['scratch']}"
+                "classify: head dropout / fine-tuning rate chosen by validation accuracy, per "
+                f"draw: pretrained {chosen['pretrained']}; from scratch {chosen['scratch']}"
             )
     if report:
         _REPORTS[model] = report
@@ -787,8 +819,9 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
     (`classifier_from_encoder`: the code, max-pooled `classify_pool` x `classify_pool` when it
     is a feature map, flattened, dropout `classify_dropout`, softmax) first trains on the
     frozen pretrained encoder at `classify_learning_rate`, then the whole network fine-tunes at
-    a tenth of it. The baseline is the same network, every weight trainable from random
-    initial values, through the same two stages (`classify_learning_rate`, then a tenth of it).
+    a fraction of it (`classify_finetune_rates`, by default a tenth). The baseline is the same
+    network, every weight trainable from random initial values, through the same two stages at
+    the same two rates.
     Both arms see the same `labels_per_class` clean training images per class in batches of
     `classify_batch_size` (not the autoencoder's `batch_size`: batches of 32 instead of 64
     alone lowered the baseline by 2 points, which would have passed for a gain), start from the
@@ -797,11 +830,12 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
     split) and are scored on the clean test images. This is repeated for `classify_draws`
     seeded draws of the labelled images and averaged, since 10 labels per class make one draw
     a noisy estimate. With `classify_augment`, both arms train on randomly shifted and rotated
-    copies of their labelled images. With several `classify_dropouts`, each arm trains once
-    per rate in every draw and keeps the one its own validation accuracy prefers (ties: the
-    first listed), so that neither arm is judged with a head tuned for the other; the draw's
-    record lists every trial. The trained autoencoder itself is left untouched (its weights
-    are copied).
+    copies of their labelled images. With several `classify_dropouts` or
+    `classify_finetune_rates`, each arm trains once per pair of dropout and fine-tuning rate in
+    every draw and keeps the pair its own validation accuracy prefers (ties: the first listed,
+    dropouts varying fastest), so that neither arm is judged with settings tuned for the other;
+    the draw's record lists every trial. The trained autoencoder itself is left untouched (its
+    weights are copied).
 
     How much the pretrained encoder helps depends on the baseline: on MNIST with 10 labels per
     class and the default model, 3.5 to 5.1 points without augmentation (90.1% against 86.6%,
@@ -818,10 +852,12 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
     validation = _arrays(labelled.validation) if labelled.validation is not None else None
     num_classes = max(len(labelled.class_names), int(y_train.max()) + 1)
     dropouts = parse_dropouts(config.classify_dropouts) or [config.classify_dropout]
-    if len(dropouts) > 1 and validation is None:
+    finetune_rates = parse_finetune_rates(config.classify_finetune_rates)
+    if len(dropouts) * len(finetune_rates) > 1 and validation is None:
         raise base.UsageError(
-            f"--classify-dropouts {config.classify_dropouts}: choosing among several rates "
-            "needs labelled validation images, and these datasets have none"
+            f"--classify-dropouts {config.classify_dropouts!r} --classify-finetune-rates "
+            f"{config.classify_finetune_rates!r}: choosing among several settings needs labelled "
+            "validation images, and these datasets have none"
         )
     draws: list[dict] = []
     for draw in range(config.classify_draws):
@@ -832,11 +868,11 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
         for arm in ("pretrained", "scratch"):
             trials = [
                 _classifier_arm(
-                    arm, model, config, (x, y), validation, test, num_classes, dropout, seed
+                    arm, model, config, (x, y), validation, test, num_classes, setting, seed
                 )
-                for dropout in dropouts
+                for setting in itertools.product(finetune_rates, dropouts)
             ]
-            # Chosen on the arm's own validation accuracy; ties go to the rate listed first.
+            # Chosen on the arm's own validation accuracy; ties go to the setting listed first.
             best = max(trials, key=lambda t: t.get("validation_accuracy", 0.0))
             result.update({f"{arm}_{key}": value for key, value in best.items()})
             if len(trials) > 1:
@@ -853,6 +889,7 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
         "test_examples": int(len(test[1])),
         "draws": len(draws),
         "dropouts": dropouts,
+        "finetune_rates": finetune_rates,
         "pretrained_probe_accuracy": mean("pretrained_probe_accuracy"),
         "pretrained_accuracy": mean("pretrained_accuracy"),
         "scratch_accuracy": mean("scratch_accuracy"),
@@ -870,28 +907,30 @@ def _classifier_arm(
     validation: tuple[np.ndarray, np.ndarray] | None,
     test: tuple[np.ndarray, np.ndarray],
     num_classes: int,
-    dropout: float,
+    setting: tuple[float, float],
     seed: int,
 ) -> dict:
-    """One arm of `compare_classifiers` on one draw, with one head dropout: its accuracies.
+    """One arm of `compare_classifiers` on one draw, with one setting: its accuracies.
 
+    `setting` is (fine-tuning rate as a fraction of `classify_learning_rate`, head dropout).
     `pretrained`: the head trains on the frozen copy of `model`'s encoder, then everything
-    fine-tunes at a tenth of the rate. `scratch`: the same network from random weights, every
-    weight trainable through the same two stages. Both start from the same head weights.
+    fine-tunes at that fraction of the rate. `scratch`: the same network from random weights,
+    every weight trainable through the same two stages. Both start from the same head weights.
     """
+    finetune_rate, dropout = setting
     head = {
         "pool_size": config.classify_pool or None,
         "dropout": dropout,
         "skip_features": config.classify_skip_features,
     }
-    rates = (config.classify_learning_rate, config.classify_learning_rate / 10)
+    rates = (config.classify_learning_rate, config.classify_learning_rate * finetune_rate)
 
     def train_stage(classifier: keras.Model, rate: float) -> int:
         return _train_classifier(
             classifier, *train, validation, config.classify_epochs, rate, config
         )
 
-    record: dict = {"dropout": dropout}
+    record: dict = {"dropout": dropout, "finetune_rate": finetune_rate}
     if arm == "pretrained":
         network = build_model(config)
         network.set_weights(model.get_weights())

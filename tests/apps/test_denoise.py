@@ -147,6 +147,9 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
         ({"classify_dropouts": "0.5,1"}, "--classify-dropouts must be distinct rates in [0, 1)"),
         ({"classify_dropouts": "0.5,0.5"}, "--classify-dropouts must be distinct rates"),
         ({"classify_dropouts": "half"}, "got 'half'"),
+        ({"classify_finetune_rates": "0.1,0"}, "--classify-finetune-rates must be one or more"),
+        ({"classify_finetune_rates": "1.5"}, "distinct fractions in (0, 1]"),
+        ({"classify_finetune_rates": ""}, "--classify-finetune-rates must be one or more"),
         ({"full_resolution_convs": -1}, "--full-resolution-convs must be 0 or more, got -1"),
     ],
 )
@@ -511,6 +514,7 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
         labels_per_class=3,
         classify_epochs=1,
         classify_dropouts="0.3,0.5",
+        classify_finetune_rates="0.1,1",
         output_dir=str(tmp_path),
     )
     run = base.train(denoise, config, echo=print)
@@ -518,7 +522,8 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
     chosen = re.search(
         r"chosen by validation accuracy, per draw: pretrained (.*); from scratch (.*)", out
     )
-    assert chosen and all(v in ("0.3", "0.5") for g in chosen.groups() for v in g.split())
+    settings = {f"{dropout}/{rate}" for dropout in ("0.3", "0.5") for rate in ("0.1", "1")}
+    assert chosen and all(v in settings for g in chosen.groups() for v in g.split())
     assert "pretraining stage 2 trained encoder_dense_2 and decoder_dense_2 only" in out
     assert "pretrained encoder" in out and "from scratch" in out
     metrics = json.loads((run / "metrics.json").read_text())
@@ -584,9 +589,10 @@ def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run
         # The probe trains the head on the frozen encoder, then everything fine-tunes at a tenth
         # of the rate; the baseline trains everything through the same two stages.
         assert probe[1:5] == (2, 2, 0.01, False)
-        assert tune[1:4] == (2, 2, 0.001) and tune[4]
+        assert tune[1:3] == (2, 2) and tune[3] == pytest.approx(0.001) and tune[4]
         assert scratch[1:5] == (2, 2, 0.01, True)
-        assert scratch_tune[1:5] == (2, 2, 0.001, True)
+        assert scratch_tune[1:3] == (2, 2) and scratch_tune[3] == pytest.approx(0.001)
+        assert scratch_tune[4]
         # The same labelled images for both arms, and the same head architecture.
         np.testing.assert_array_equal(probe[5], scratch[5])
         assert probe[6].count_params() == scratch[6].count_params()
@@ -653,11 +659,71 @@ def test_each_arm_keeps_the_head_dropout_its_own_validation_accuracy_prefers(mon
     assert result["gain_points"] == pytest.approx(100 * (0.4 - 0.7))
 
 
+def test_each_arm_keeps_the_fine_tuning_rate_its_own_validation_accuracy_prefers(monkeypatch):
+    config, datasets, model = _comparison_setup(
+        classify_epochs=1,
+        classify_learning_rate=0.01,
+        classify_dropouts="0.3,0.6",
+        classify_finetune_rates="1, 0.1",
+    )
+    assert denoise.parse_finetune_rates(config.classify_finetune_rates) == [1.0, 0.1]
+    validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
+    # On the validation images the pretrained arm prefers fine-tuning at the full rate with
+    # dropout 0.6, the scratch arm a tenth of the rate with 0.3; on the test images both would
+    # prefer the other rate, which must not sway the choice.
+    preferred = {"pretrained_classifier": (0.01, 0.6), "scratch_classifier": (0.001, 0.3)}
+    stages = []
+
+    def setting(classifier):
+        rate = float(keras.ops.convert_to_numpy(classifier.optimizer.learning_rate))
+        dropout = next(
+            layer.rate for layer in classifier.layers if isinstance(layer, keras.layers.Dropout)
+        )
+        return round(rate, 6), dropout
+
+    def score(classifier, x, y):
+        rate, dropout = setting(classifier)
+        if len(y) != validation_size:
+            return 0.9 if rate != preferred[classifier.name][0] else 0.1
+        return 0.8 if (rate, dropout) == preferred[classifier.name] else 0.4
+
+    train = denoise._train_classifier
+
+    def recording(classifier, *args):
+        ran = train(classifier, *args)
+        stages.append((classifier.name, setting(classifier)))
+        return ran
+
+    monkeypatch.setattr(denoise, "_accuracy", score)
+    monkeypatch.setattr(denoise, "_train_classifier", recording)
+    result = denoise.compare_classifiers(model, datasets, config)
+    assert result["finetune_rates"] == [1.0, 0.1] and result["dropouts"] == [0.3, 0.6]
+    # Every pair is a trial of two stages: the probe at the full rate, then the fine-tuning
+    # at its fraction of it; dropouts vary fastest.
+    pairs = [(0.01, 0.3), (0.01, 0.6), (0.001, 0.3), (0.001, 0.6)]
+    for arm in ("pretrained_classifier", "scratch_classifier"):
+        ran = [s for name, s in stages[:16] if name == arm]
+        assert ran[0::2] == [(0.01, d) for _, d in pairs]
+        assert ran[1::2] == pairs
+    for draw in result["per_draw"]:
+        assert (draw["pretrained_finetune_rate"], draw["pretrained_dropout"]) == (1.0, 0.6)
+        assert (draw["scratch_finetune_rate"], draw["scratch_dropout"]) == (0.1, 0.3)
+        trials = draw["pretrained_trials"]
+        assert [(t["finetune_rate"], t["dropout"]) for t in trials] == [
+            (1.0, 0.3),
+            (1.0, 0.6),
+            (0.1, 0.3),
+            (0.1, 0.6),
+        ]
+    assert result["pretrained_accuracy"] == pytest.approx(0.1)
+    assert result["scratch_accuracy"] == pytest.approx(0.1)
+
+
 def test_choosing_a_dropout_without_validation_images_is_refused():
     config = denoise.Config(data="synthetic", image_size=16, width=4, classify_dropouts="0.5,0.7")
     datasets = denoise.make_datasets(config, "train")
     datasets.labelled.validation = None
-    with pytest.raises(base.UsageError, match="--classify-dropouts 0.5,0.7: choosing among"):
+    with pytest.raises(base.UsageError, match="--classify-dropouts '0.5,0.7' .*: choosing among"):
         denoise.compare_classifiers(denoise.build_model(config), datasets, config)
 
 

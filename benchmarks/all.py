@@ -35,7 +35,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "digits": (["--data", "{data}/mnist"], ["--epochs", "2", "--set", "epochs=2"]),
     "denoise": (
         ["--data", "{data}/mnist", "--recipes", "conv"],
-        ["--epochs", "2", "--classify-draws", "1", "--classify-augment", "0"],
+        [
+            *("--epochs", "2", "--classify-draws", "1", "--classify-augment", "0"),
+            *("--classify-dropouts", "0.5,0.8", "--classify-finetune-rates", "0.1,1"),
+        ],
     ),
     "sentiment": (
         ["--data", "{data}/rt-polarity"],

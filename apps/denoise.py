@@ -730,15 +730,10 @@ def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose):
             f"test accuracy, gain {c['gain_points']:+.2f} points"
         )
         if len(c["dropouts"]) * len(c["finetune_rates"]) > 1:
-            chosen = {
-                arm: " ".join(
-                    f"{d[f'{arm}_dropout']:g}/{d[f'{arm}_finetune_rate']:g}" for d in c["per_draw"]
-                )
-                for arm in ("pretrained", "scratch")
-            }
             print(
                 "classify: head dropout / fine-tuning rate chosen by validation accuracy, per "
-                f"draw: pretrained {chosen['pretrained']}; from scratch {chosen['scratch']}"
+                f"draw: pretrained {chosen_settings(c, 'pretrained')}; from scratch "
+                f"{chosen_settings(c, 'scratch')}"
             )
     if report:
         _REPORTS[model] = report
@@ -899,6 +894,13 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
         "gain_points_min": round(float(np.min(gains)), 2),
         "per_draw": draws,
     }
+
+
+def chosen_settings(result: dict, arm: str) -> str:
+    """`compare_classifiers`' choice for `arm` in each draw, as `dropout/fine-tuning rate`."""
+    return " ".join(
+        f"{d[f'{arm}_dropout']:g}/{d[f'{arm}_finetune_rate']:g}" for d in result["per_draw"]
+    )
 
 
 def _classifier_arm(

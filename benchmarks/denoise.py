@@ -499,13 +499,8 @@ def main() -> None:
                             f"{100 * (d['pretrained_accuracy'] - d['scratch_accuracy']):+.1f}"
                             for d in result["per_draw"]
                         ),
-                        *(
-                            " ".join(
-                                f"{d[f'{arm}_dropout']:g}/{d[f'{arm}_finetune_rate']:g}"
-                                for d in result["per_draw"]
-                            )
-                            for arm in ("pretrained", "scratch")
-                        ),
+                        denoise.chosen_settings(result, "pretrained"),
+                        denoise.chosen_settings(result, "scratch"),
                         f"{time.perf_counter() - started:.0f}",
                         "met" if result["gain_points"] >= 5.0 else "missed",
                     )

@@ -832,14 +832,14 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
     the draw's record lists every trial. The trained autoencoder itself is left untouched (its
     weights are copied).
 
-    How much the pretrained encoder helps depends on the baseline: on MNIST with 10 labels per
-    class and the default model, 3.5 to 5.1 points without augmentation (90.1% against 86.6%,
-    and 89.6% against 84.5%, in two sessions with the same seeds, 3 draws each), 4.0 to 5.2
-    over 9 draws (three trained autoencoders, three sessions: the baseline moves between
-    sessions), 3.5 to 4.3 (two trained autoencoders) with `classify_dropouts="0.5,0.7,0.8"`,
-    each arm choosing per draw (the baseline often prefers 0.7 or 0.8 to the default 0.5), and
-    4.2 to 5.6 with `classify_finetune_rates="0.1,0.3,0.6,1"` as well (the pretrained encoder
-    fine-tunes best at 0.6 to 1 times the rate, the baseline is indifferent); with
+    How much the pretrained encoder helps depends on the baseline: on MNIST with 10 labels per class
+    and the default model, 3.5 to 5.1 points without augmentation (90.1% against 86.6%, and 89.6%
+    against 84.5%, in two sessions with the same seeds, 3 draws each), 4.0 to 5.2 over 9 draws
+    (three trained autoencoders, three sessions: the baseline moves between sessions), 3.5 to 4.3
+    (two trained autoencoders) with `classify_dropouts="0.5,0.7,0.8"`, each arm choosing per draw
+    (the baseline often prefers 0.7 or 0.8 to the default 0.5), and 3.3 to 5.6, 4.6 on average, with
+    `classify_finetune_rates="0.1,0.3,0.6,1"` as well (four trained autoencoders; the pretrained
+    encoder fine-tunes best at 0.6 to 1 times the rate, the baseline is indifferent); with
     `classify_augment=0.1`, which lifts the from-scratch network to 93.3%, the earlier default's
     encoder helped not at all (see `benchmarks/denoise.py`).
     """

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_tensors, check_bool, match_rank
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -51,7 +52,7 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class BinaryCrossentropy(keras.losses.Loss):
+class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.binary_crossentropy` (see there for the formula and the
@@ -83,13 +84,10 @@ class BinaryCrossentropy(keras.losses.Loss):
         name="binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = check_bool(from_logits, "from_logits")
-
-    def call(self, y_true, y_pred):
-        return binary_crossentropy(y_true, y_pred, from_logits=self.from_logits)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"from_logits": self.from_logits, "dtype": self.dtype})
-        return config
+        super().__init__(
+            binary_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=check_bool(from_logits, "from_logits"),
+        )

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_tensors, check_bool, log_probabilities
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -43,7 +44,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class CategoricalCrossentropy(keras.losses.Loss):
+class CategoricalCrossentropy(LossFunctionWrapper):
     """Categorical cross-entropy per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.categorical_crossentropy`; use
@@ -75,13 +76,10 @@ class CategoricalCrossentropy(keras.losses.Loss):
         name="categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = check_bool(from_logits, "from_logits")
-
-    def call(self, y_true, y_pred):
-        return categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"from_logits": self.from_logits, "dtype": self.dtype})
-        return config
+        super().__init__(
+            categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=check_bool(from_logits, "from_logits"),
+        )

@@ -15,6 +15,7 @@ from i2dl_keras.losses._common import (
     class_labels,
     log_probabilities,
 )
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 def _probabilities(y_pred, from_logits: bool):
@@ -135,8 +136,22 @@ def _weighted_crossentropy(y_true, y_pred, from_logits, class_weights):
     return ops.mean(pixel_weights * pixel_loss, axis=spatial)
 
 
+def _dice_and_crossentropy(
+    y_true, y_pred, from_logits, smooth, dice_weight, crossentropy_weight, class_weights
+):
+    """Per-image `dice_weight * dice + crossentropy_weight * crossentropy` (see `Dice`)."""
+    loss = 0.0
+    if dice_weight:
+        loss = loss + dice_weight * dice(y_true, y_pred, from_logits=from_logits, smooth=smooth)
+    if crossentropy_weight:
+        loss = loss + crossentropy_weight * _weighted_crossentropy(
+            y_true, y_pred, from_logits, class_weights
+        )
+    return loss
+
+
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class Dice(keras.losses.Loss):
+class Dice(LossFunctionWrapper):
     """Soft Dice loss per image, plus an optional class-weighted pixel-wise cross-entropy.
 
     The class form of `i2dl_keras.losses.dice`, extended with the combination segmentation
@@ -190,40 +205,23 @@ class Dice(keras.losses.Loss):
         name="dice",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = check_bool(from_logits, "from_logits")
-        self.smooth = check_non_negative(smooth, "smooth")
-        self.dice_weight = check_non_negative(dice_weight, "dice_weight")
-        self.crossentropy_weight = check_non_negative(crossentropy_weight, "crossentropy_weight")
-        if self.dice_weight == 0 and self.crossentropy_weight == 0:
+        from_logits = check_bool(from_logits, "from_logits")
+        smooth = check_non_negative(smooth, "smooth")
+        checked_dice_weight = check_non_negative(dice_weight, "dice_weight")
+        checked_crossentropy_weight = check_non_negative(crossentropy_weight, "crossentropy_weight")
+        if checked_dice_weight == 0 and checked_crossentropy_weight == 0:
             raise ValueError(
                 "Arguments `dice_weight` and `crossentropy_weight` cannot both be 0. "
                 f"Received: dice_weight={dice_weight}, crossentropy_weight={crossentropy_weight}"
             )
-        self.class_weights = _check_weights(class_weights)
-
-    def call(self, y_true, y_pred):
-        loss = 0.0
-        if self.dice_weight:
-            loss = loss + self.dice_weight * dice(
-                y_true, y_pred, from_logits=self.from_logits, smooth=self.smooth
-            )
-        if self.crossentropy_weight:
-            loss = loss + self.crossentropy_weight * _weighted_crossentropy(
-                y_true, y_pred, self.from_logits, self.class_weights
-            )
-        return loss
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "from_logits": self.from_logits,
-                "smooth": self.smooth,
-                "dice_weight": self.dice_weight,
-                "crossentropy_weight": self.crossentropy_weight,
-                "class_weights": self.class_weights,
-                "dtype": self.dtype,
-            }
+        super().__init__(
+            _dice_and_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            smooth=smooth,
+            dice_weight=checked_dice_weight,
+            crossentropy_weight=checked_crossentropy_weight,
+            class_weights=_check_weights(class_weights),
         )
-        return config

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_tensors, match_rank
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -36,7 +37,7 @@ def l1(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras", name="L1Loss")
-class L1(keras.losses.Loss):
+class L1(LossFunctionWrapper):
     """L1 loss: the sum of absolute errors per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.l1` (see there for the formula and the erratum: the
@@ -59,12 +60,4 @@ class L1(keras.losses.Loss):
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="l1", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-
-    def call(self, y_true, y_pred):
-        return l1(y_true, y_pred)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"dtype": self.dtype})
-        return config
+        super().__init__(l1, reduction=reduction, name=name, dtype=dtype)

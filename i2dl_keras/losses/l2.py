@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_tensors, match_rank
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -33,7 +34,7 @@ def l2(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras", name="L2Loss")
-class L2(keras.losses.Loss):
+class L2(LossFunctionWrapper):
     """L2 loss: the sum of squared errors per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.l2`. It is registered as `"i2dl_keras>L2Loss"` so that
@@ -55,12 +56,4 @@ class L2(keras.losses.Loss):
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="l2", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-
-    def call(self, y_true, y_pred):
-        return l2(y_true, y_pred)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"dtype": self.dtype})
-        return config
+        super().__init__(l2, reduction=reduction, name=name, dtype=dtype)

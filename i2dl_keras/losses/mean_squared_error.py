@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_tensors, match_rank
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -33,7 +34,7 @@ def mean_squared_error(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class MeanSquaredError(keras.losses.Loss):
+class MeanSquaredError(LossFunctionWrapper):
     """Mean squared error per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.mean_squared_error`.
@@ -54,12 +55,4 @@ class MeanSquaredError(keras.losses.Loss):
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-
-    def call(self, y_true, y_pred):
-        return mean_squared_error(y_true, y_pred)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"dtype": self.dtype})
-        return config
+        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_float, check_non_negative, class_labels
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -45,7 +46,7 @@ def multiclass_hinge(y_true, y_pred, margin: float = 1.0):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class MulticlassHinge(keras.losses.Loss):
+class MulticlassHinge(LossFunctionWrapper):
     """Multiclass hinge (SVM) loss per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.multiclass_hinge`. Keras' own `CategoricalHinge` is the
@@ -76,13 +77,10 @@ class MulticlassHinge(keras.losses.Loss):
         name="multiclass_hinge",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.margin = check_non_negative(margin, "margin")
-
-    def call(self, y_true, y_pred):
-        return multiclass_hinge(y_true, y_pred, margin=self.margin)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"margin": self.margin, "dtype": self.dtype})
-        return config
+        super().__init__(
+            multiclass_hinge,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            margin=check_non_negative(margin, "margin"),
+        )

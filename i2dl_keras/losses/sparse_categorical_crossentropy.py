@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from i2dl_keras.losses._common import as_float, check_bool, class_labels, log_probabilities
+from i2dl_keras.losses.loss_function_wrapper import LossFunctionWrapper
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -41,7 +42,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class SparseCategoricalCrossentropy(keras.losses.Loss):
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Sparse categorical cross-entropy per sample, averaged over the batch.
 
     The class form of `i2dl_keras.losses.sparse_categorical_crossentropy`: labels are integer
@@ -74,13 +75,10 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         name="sparse_categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = check_bool(from_logits, "from_logits")
-
-    def call(self, y_true, y_pred):
-        return sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"from_logits": self.from_logits, "dtype": self.dtype})
-        return config
+        super().__init__(
+            sparse_categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=check_bool(from_logits, "from_logits"),
+        )

@@ -103,7 +103,12 @@ def test_pretraining_changes_one_pair_per_stage_then_fine_tuning_trains_the_enco
 
 def test_classifier_on_a_conv_encoder_flattens_the_feature_map():
     classifier = classifier_from_encoder(conv_autoencoder((8, 8, 1), filters=(4,)), 5)
-    assert classifier.get_layer("classifier_flatten") is not None
+    # The encoder's 4x4x4 code map becomes 64 features, so the head has 64 * 5 + 5 weights.
+    flatten = classifier.get_layer("classifier_flatten")
+    assert isinstance(flatten, keras.layers.Flatten)
+    assert tuple(flatten.input.shape) == (None, 4, 4, 4)
+    assert tuple(flatten.output.shape) == (None, 64)
+    assert classifier.get_layer("classifier_head").count_params() == 64 * 5 + 5
     out = classifier(np.zeros((2, 8, 8, 1), "float32"))
     assert tuple(out.shape) == (2, 5)
 

@@ -13,25 +13,16 @@ up front) in a closed loop for `--seconds` each, in these setups, one after the 
   `--clients`), each image counted as a request: what batching gains at the model alone, with
   no HTTP, JSON or waiting for company. It bounds the gain batching can bring the server;
 - `REST, batching off`: `i2dl serve --no-batching` in its own process; one model call per request;
-- `REST, batching on`: `i2dl serve` with its defaults (up to 32 rows, no waiting window:
-  a batch is what queued while the model was busy);
+- `REST, batching on`: `i2dl serve` with its defaults (up to 32 rows, no waiting window, one
+  batch thread: a batch is what queued while the model was busy);
 - `gRPC, batching on`: the official `PredictionService` stub against the same server.
 
 Every answer is checked against the in-process prediction for its image. Printed: requests,
-requests per second, p50 and p99 latency per setup, and the throughput ratio of batching on to
-off. The clients share the machine with the server: on a machine with few cores they take a
-noticeable part of it, and the absolute numbers say as much about the machine as the server.
-
-Measured on 2 CPU cores, nearly idle, 20 s per setup, the default digits export (35k
-parameters): in process 3,793 images/s one at a time and 4,035 in batches of 8 (an earlier run:
-3,466 and 6,326, 1.83x); REST with batching off 1,240 requests/s (p50 5.8 ms, p99 16.0 ms,
-0.74 ms of server CPU per request), batching on 1,675 (p50 3.9 ms, p99 12.3 ms, 0.52 ms), 2.7
-requests per model call: 1.35x, short of the 3x target. With a 2 ms batching window (the
-earlier default) batching on was 0.94x: waiting for company costs more than it saves here.
-Batching cuts the server's CPU per request by about 30%, but the model call is a small part
-of a request (HTTP, JSON, base64 and the 8 client threads on the same 2 cores are most of it),
-and even at the model alone batches of 8 are at most about 1.8x faster per image than single
-images, so 3x is out of reach for this model on this machine.
+requests per second, p50 and p99 latency and server CPU per request for each setup, the
+throughput ratio of batching on to off, and the ratio at the model alone. The clients share the
+machine with the server, so the absolute numbers say as much about the machine as the server.
+On 2 CPU cores expect batching on to serve about 1.3x the requests of batching off, short of 3x:
+HTTP, JSON and base64 cost more than the model call for this small model.
 """
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""Exports of tiny digits and sentiment models, and one server over them for the whole folder."""
+
+import base64
+
+import grpc
+import httpx
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from apps import cli, digits
+from i2dl_keras.serving import ModelServer
+
+DIGITS = [
+    "--data",
+    "synthetic",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--image-size",
+    "16",
+    "--width",
+    "8",
+    "--no-augment",
+]
+SENTIMENT = [
+    "--data",
+    "synthetic",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--vocab-size",
+    "200",
+    "--embedding-dim",
+    "8",
+    "--units",
+    "4",
+    "--no-bidirectional",
+]
+MAX_BODY = 64 * 1024
+TIMEOUT = 30.0
+
+
+def _png(seed: int, size: int = 16) -> bytes:
+    image = np.random.default_rng(seed).integers(0, 256, (size, size, 1), dtype=np.uint8)
+    return tf.io.encode_png(image).numpy()
+
+
+def _b64(data: bytes) -> dict:
+    return {"b64": base64.b64encode(data).decode("ascii")}
+
+
+def _digits_expected(model, pngs):
+    pixels = tf.stack([digits.decode_pixels(tf.constant(p), 16) for p in pngs])
+    return model(pixels, training=False).numpy()
+
+
+@pytest.fixture(scope="session")
+def png():
+    """`png(seed, size=16)`: the PNG bytes of a random grey image."""
+    return _png
+
+
+@pytest.fixture(scope="session")
+def b64():
+    """`b64(data)`: TF Serving's JSON form of bytes, `{"b64": "..."}`."""
+    return _b64
+
+
+@pytest.fixture(scope="session")
+def digits_expected():
+    """`digits_expected(model, pngs)`: the Keras model's probabilities for PNG bytes."""
+    return _digits_expected
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """A saved_models folder with digits and sentiment exported once, and their Keras models."""
+    out = tmp_path_factory.mktemp("saved_models")
+    models = {}
+    for app, flags in (("digits", DIGITS), ("sentiment", SENTIMENT)):
+        assert cli.main([app, "train", *flags, "--output-dir", str(out)]) == 0
+        (run,) = (out / app).glob("run-*")
+        assert cli.main([app, "export", "--model", str(run)]) == 0
+        models[app] = keras.saving.load_model(run / "model.keras")
+    return out, models
+
+
+@pytest.fixture(scope="session")
+def server(exported):
+    """A `ModelServer` over `exported` on free ports, with a small body limit."""
+    out, _ = exported
+    with ModelServer(
+        out, port=0, grpc_port=0, poll_seconds=0, max_body_bytes=MAX_BODY, batch_timeout_ms=5
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    with httpx.Client(base_url=server.rest_url, timeout=TIMEOUT) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def stub(server):
+    channel = grpc.insecure_channel(server.grpc_target)
+    yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    channel.close()

@@ -7,12 +7,16 @@ An app module supplies the task-specific pieces (see `apps/digits.py` for the re
 - `build_model(config)` returning a compiled Keras model;
 - optionally `adapt(model, datasets, config)`, run before training (e.g. to adapt a
   `TextVectorization` layer on the training split), and `fit(model, datasets, config,
-  callbacks, verbose) -> (history_dict, stage_boundaries)` for apps that train in stages;
+  callbacks, verbose) -> FitResult` for apps that train in stages;
 - `HyperModel`, a `ConfigHyperModel` that only maps `hp` onto a `Config`;
 - `evaluate_model(model, dataset, config)` returning the task's metrics;
-- `write_report(run_dir, model, datasets, config)` for the task's own pictures;
+- `write_report(run_dir, model, datasets, config, result)` for the task's own pictures;
 - `predict_inputs(model, config, paths)` returning one printable line per input;
 - `serving_endpoints(model, config)` and `serving_check_requests(config)` for the export.
+
+A task with classes derives its `Config` from `ClassesConfig`: the class names are decided from
+the data when training (or named by the user), stored in the run's `config.json`, and checked
+against the data when evaluating.
 
 Artifacts land in `OUTPUT_DIR/APP/`: a run works in a hidden `.incomplete-KEY` folder (KEY is a
 hash of its config) that holds the `BackupAndRestore` checkpoint, and is renamed to
@@ -48,10 +52,15 @@ logger = logging.getLogger("i2dl")
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+STAGES_FILE = "stages.json"
 
 
 class UsageError(ValueError):
-    """A command-line mistake: the message says what was expected."""
+    """A mistake in the settings or inputs a user gave: the message says what was expected.
+
+    The CLI prints it as one line (exit status 2); any other exception is a bug and shows its
+    traceback.
+    """
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
@@ -107,6 +116,31 @@ class BaseConfig:
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+@dataclasses.dataclass
+class ClassesConfig(BaseConfig):
+    """Settings of a task with classes: their number and names come from the data."""
+
+    num_classes: int = option(2, "number of classes (set from the data when training)")
+    class_names: list[str] | None = option(
+        None, "class names, comma-separated, in class-id order (default: from the data)"
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_classes < 1:
+            raise UsageError(f"--num-classes must be at least 1, got {self.num_classes}")
+        if self.class_names is not None and len(set(self.class_names)) != len(self.class_names):
+            raise UsageError(f"--class-names must be distinct, got {self.class_names}")
+
+
+def class_names_of(config: BaseConfig) -> list[str]:
+    """The run's class names in class-id order (`"0"`, `"1"`, ... where none were recorded)."""
+    names = getattr(config, "class_names", None)
+    if names:
+        return list(names)
+    return [str(i) for i in range(getattr(config, "num_classes", 0))]
 
 
 def config_to_dict(config: BaseConfig) -> dict[str, Any]:
@@ -240,14 +274,40 @@ def _count(ds: tf.data.Dataset) -> int:
 
 
 def _from_data(config: BaseConfig, datasets: Datasets) -> BaseConfig:
-    """Fills the config fields that the data decides (class count, training-set size)."""
+    """Fills the config fields that the data decides (classes, training-set size).
+
+    The class names are the data's, unless the user named the classes (e.g. the mask values of
+    a segmentation set); then there must be as many names as the data has classes.
+    """
     names = {f.name for f in dataclasses.fields(config)}
     derived = {}
-    if "num_classes" in names:
-        derived["num_classes"] = len(datasets.class_names)
+    if isinstance(config, ClassesConfig) and datasets.class_names:
+        found = list(datasets.class_names)
+        if config.class_names and len(config.class_names) != len(found):
+            raise UsageError(
+                f"--class-names gives {len(config.class_names)} names, but --data "
+                f"{config.data} has {len(found)} classes ({', '.join(found)})"
+            )
+        derived["num_classes"] = len(found)
+        derived["class_names"] = list(config.class_names or found)
     if "train_examples" in names and "train" in datasets.num_examples:
         derived["train_examples"] = datasets.num_examples["train"]
     return dataclasses.replace(config, **derived)
+
+
+def check_classes(config: BaseConfig, datasets: Datasets) -> None:
+    """Refuses data whose classes differ from those the run was trained on.
+
+    The number of classes must match; the names must match too unless the run renamed them.
+    """
+    if not isinstance(config, ClassesConfig) or not datasets.class_names:
+        return
+    found, trained = list(datasets.class_names), class_names_of(config)
+    if len(found) != len(trained):
+        raise UsageError(
+            f"--data {config.data} has {len(found)} classes ({', '.join(found)}), but the model "
+            f"was trained on {len(trained)} ({', '.join(trained)})"
+        )
 
 
 class ConfigHyperModel(kt.HyperModel):
@@ -342,6 +402,22 @@ def early_stopping(config: BaseConfig) -> EarlyStopping:
     )
 
 
+@dataclasses.dataclass
+class FitResult:
+    """What training produced besides the weights, for `metrics.json` and the report.
+
+    Attributes:
+        history: Metric name -> one value per epoch (`None` where a stage had no such metric).
+        stage_boundaries: Epoch counts at which a training stage ended, to mark on the curves.
+        stages: A JSON-serializable account of the stages (e.g. per-stage validation metrics),
+            written to `stages.json` in the run folder when not `None`.
+    """
+
+    history: dict[str, list]
+    stage_boundaries: list[int] = dataclasses.field(default_factory=list)
+    stages: Any = None
+
+
 def fit_epochs(model: keras.Model, datasets: Datasets, config: BaseConfig, callbacks, verbose):
     """`model.fit` on the training split for `config.epochs`, validated; returns the history."""
     return model.fit(
@@ -433,13 +509,13 @@ def train(
         app.adapt(model, datasets, config)
     started = time.perf_counter()
     verbose = 1 if sys.stdout.isatty() else 2
-    boundaries: list[int] = []
     if hasattr(app, "fit"):
         # Apps with several stages (transfer learning) train themselves and say where each
         # stage ended, so the curves can mark it.
-        history, boundaries = app.fit(model, datasets, config, callbacks, verbose)
+        result = app.fit(model, datasets, config, callbacks, verbose)
     else:
-        history = fit_epochs(model, datasets, config, callbacks, verbose)
+        result = FitResult(fit_epochs(model, datasets, config, callbacks, verbose))
+    history, boundaries = result.history, result.stage_boundaries
     train_seconds = time.perf_counter() - started
     fingerprint = distribute.weights_fingerprint(model)
     echo(f"weights fingerprint: {fingerprint}")
@@ -473,7 +549,9 @@ def train(
     plots.training_curves(
         history, work / "training_curves.png", title=app.NAME, boundaries=boundaries
     )
-    app.write_report(work, model, datasets, config)
+    if result.stages is not None:
+        _write_json(work / STAGES_FILE, result.stages)
+    app.write_report(work, model, datasets, config, result)
     if not chief:
         shutil.rmtree(work, ignore_errors=True)
         return None
@@ -495,6 +573,7 @@ def evaluate(app, model_path, overrides: dict[str, Any], as_json: bool, echo=pri
     model, config, _ = load_run(app, model_path, overrides)
     config.validate()
     datasets = app.make_datasets(config, "evaluate")
+    check_classes(config, datasets)
     if not as_json:
         echo(f"data: {datasets.source_name}")
         for note in datasets.notes:

@@ -71,9 +71,19 @@ def _field_types(config_cls) -> dict[str, tuple[type, bool]]:
     return {f.name: _unwrap(hints[f.name]) for f in dataclasses.fields(config_cls)}
 
 
+def _is_list(kind: Any) -> bool:
+    return typing.get_origin(kind) is list
+
+
+def _type_name(kind: Any) -> str:
+    return "list" if _is_list(kind) else kind.__name__
+
+
 def _parse_value(text: str, kind: type, optional: bool, flag: str) -> Any:
     if optional and text.lower() in ("none", "null", ""):
         return None
+    if _is_list(kind):  # comma-separated; only lists of strings are settings
+        return [item.strip() for item in text.split(",") if item.strip()]
     try:
         return kind(text)
     except ValueError:
@@ -106,14 +116,14 @@ def _add_config_flags(
         def convert(text, kind=kind, optional=optional, flag=flag):
             return _parse_value(text, kind, optional, flag)
 
-        convert.__name__ = kind.__name__
+        convert.__name__ = _type_name(kind)
         group.add_argument(
             flag,
             dest=f.name,
             type=convert,
             default=argparse.SUPPRESS,
             choices=choices,
-            metavar=kind.__name__.upper(),
+            metavar=_type_name(kind).upper(),
             help=help_text
             + (f"; one of {[c for c in choices if c is not None]}" if choices else ""),
         )
@@ -139,6 +149,12 @@ def load_config_file(path: str, config_cls) -> dict[str, Any]:
     for key, value in values.items():
         kind, optional = field_types[key]
         if value is None and optional:
+            continue
+        if _is_list(kind):
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise CliError(
+                    f"--config {path}: key {key!r} expects a list of strings, got {value!r}"
+                )
             continue
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -237,9 +253,9 @@ def run(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     app_name = argv[0]
     if app_name == "serve":
-        from apps import serve
+        from i2dl_keras.serving.cli import main as serve_main
 
-        return serve.main(argv[1:])
+        return serve_main(argv[1:])
     if app_name not in APPS:
         print(f"i2dl: error: unknown app {app_name!r}; choose from {sorted(APPS)}", file=sys.stderr)
         return 2
@@ -292,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except Exception as exc:  # every expected failure becomes one line, not a traceback
+    except Exception as exc:  # a user's mistake is one line; a bug keeps its traceback
         if os.environ.get("I2DL_DEBUG") or not _is_user_error(exc):
             raise
         print(f"i2dl: error: {exc}", file=sys.stderr)
@@ -300,9 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(exc: BaseException) -> bool:
+    """Mistakes in what the user gave (flags, files, data); anything else is a bug."""
+    from apps.base import UsageError
+    from i2dl_keras.data import DataError
     from i2dl_keras.export import ExportError
 
-    return isinstance(exc, (CliError, ValueError, ExportError, FileNotFoundError))
+    return isinstance(exc, (CliError, UsageError, DataError, ExportError))
 
 
 if __name__ == "__main__":

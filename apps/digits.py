@@ -32,7 +32,7 @@ PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
 
 
 @dataclasses.dataclass
-class Config(base.BaseConfig):
+class Config(base.ClassesConfig):
     """Settings of the digit recognizer."""
 
     epochs: int = base.option(20, "most training epochs (early stopping may end sooner)")
@@ -136,7 +136,9 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
     return np.concatenate(images), np.concatenate(labels), np.concatenate(probs)
 
 
-def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, config) -> None:
+def write_report(
+    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+) -> None:
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
     n = len(datasets.class_names)
@@ -162,7 +164,7 @@ def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, con
 
 
 def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    class_names = [str(i) for i in range(config.num_classes)]
+    class_names = base.class_names_of(config)
     lines = []
     for path in base.expand_image_inputs(paths):
         try:

@@ -54,11 +54,12 @@ def test_train_writes_a_complete_run_folder(trained):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"accuracy", "loss"}
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_loss"]) == 2
     config = json.loads((run / "config.json").read_text())
     assert config["data"] == "synthetic" and config["image_size"] == 16
     assert config["num_classes"] == len(metrics["data"]["class_names"])
+    # The class names are the data's, kept in the run's config for predict and evaluate.
+    assert config["class_names"] == metrics["data"]["class_names"]
     assert not list((out / "digits").glob(".incomplete-*")), "work folder left behind"
 
 
@@ -93,9 +94,10 @@ def test_predict_prints_label_and_probability(trained, tmp_path, capsys):
         == 0
     )
     lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    names = json.loads((run / "config.json").read_text())["class_names"]
     for line in lines:
         path, label, prob = line.split("\t")
-        assert path.endswith(".png") and label in [str(i) for i in range(10)]
+        assert path.endswith(".png") and label in names
         assert 0.0 < float(prob) <= 1.0
 
 
@@ -185,7 +187,8 @@ def test_hypermodel_builds_from_default_hyperparameters():
     hypermodel = digits.HyperModel(digits.Config(image_size=16))
     model = hypermodel.build(kt.HyperParameters())
     assert model.output_shape == (None, 10)
-    assert model.optimizer is not None
+    # The default hyperparameters are the first of each choice (width 16, dropout 0).
+    assert model.count_params() < digits.build_model(digits.Config(image_size=16)).count_params()
 
 
 def test_tune_tiny_search_then_retrain(tmp_path, capsys):

@@ -1,43 +1,28 @@
 """Text sentiment: an LSTM that reads raw sentences and says which class they express.
 
 Data: there is no built-in text corpus, so `--data` is required: `--data PATH` for the text
-formats of `i2dl_keras.data` (one file per class with one sentence per line as in the sentence
-polarity data set `rt-polarity.pos`/`.neg`, aclImdb-style class folders, a CSV/TSV file with a
-text and a label column; UTF-8 and Latin-1 are both read), `--data imdb` for TFDS
-`imdb_reviews` (`--download` fetches it once), `--data synthetic` for smoke tests. Two classes
-get a sigmoid head, more a softmax head. Metric: test accuracy (and ROC AUC). What to expect on
-the 8,000 sentence-polarity sentences with an 80/20 split and no pretrained embeddings: about
-75.5% with the defaults (75.2-76.0% over three seeds, AUC 0.84; `benchmarks/sentiment.py`), in
-line with 76.1% for a CNN with random word vectors (Kim 2014) but short of the 78% aimed for.
-On the same split an NBSVM-style linear model on word bigrams, fitted on the training part,
-reaches 76.8%, and none of word dropout, recurrent dropout, max pooling, a smaller vocabulary, a
-shorter schedule or a linear bag-of-bigrams branch moved the three-seed mean measurably
-(75.3-76.0%); pretrained word vectors are what lifts this data set past 80%. An ensemble does
-help: `--members 5` averages five models, each trained on four fifths of the training and
-validation examples and stopped early on the fifth (cross-fitting), and reaches 77.2%
-(76.8-77.4%, AUC 0.85) in five times the training time; with `--word-dropout 0.3
---embedding-dim 128 --recurrent-dropout 0.25` members, 77.5% (76.3-78.1%). Adding
-`--ngram-member` reaches 79.0% (78.7-79.3%, AUC 0.86; 78.7% for three other seeds): the
-LSTMs' probability is averaged with that of an NBSVM-style model (Wang & Manning 2012) fitted
-exactly, after the LSTMs, on all training and validation examples (77.8% on its own), as
-Mesnil et al. (2014) averaged recurrent models with NBSVM; 4-8 minutes of training on one CPU
-core. The gain needs the five members: one default LSTM with `--ngram-member` gives 77.9%, barely
-above the n-gram model alone. This data set's best model, then (`--data` and these flags):
-
-    --members 5 --word-dropout 0.3 --embedding-dim 128 --recurrent-dropout 0.25 --ngram-member
+formats of `i2dl_keras.data` (one file per class with one sentence per line, as the sentence
+polarity data's `rt-polarity.pos`/`.neg`; aclImdb-style class folders; a CSV/TSV file with a text
+and a label column; UTF-8 or Latin-1), `--data imdb` for TFDS `imdb_reviews` (`--download`
+fetches it once), `--data synthetic` for smoke tests. Two classes get a sigmoid head, more a
+softmax head. Metric: test accuracy (and ROC AUC). Expect about 75% on the sentence polarity data
+with the defaults and about 79% with `--members 5 --word-dropout 0.3 --embedding-dim 128
+--recurrent-dropout 0.25 --ngram-member` (`benchmarks/sentiment.py`).
 
 The model takes a batch of raw UTF-8 strings: `TextVectorization` (lower-cased, punctuation
-stripped, vocabulary adapted on the training split only; an ensemble member's on its own training
-part) lives inside it, followed by an `Embedding` with `mask_zero=True`, `--depth` (bidirectional)
-LSTM layers from `i2dl_keras.layers` (`--cell i2dl`, the course's gate equations) or Keras'
-cuDNN-capable LSTM (`--cell keras`; both compute the same function from the same weights), dropout
-and the head. Regularisers for small data: `--dropout` on the word vectors' components and before
-the head, `--word-dropout` on whole word vectors (a dropped word reads as a zero vector, still
-unmasked), `--recurrent-dropout` on the LSTM state; `--pooling last|mean|max` picks what the head
-sees. Sequences are cut at `--max-length` tokens inside the model; each batch is padded only to its
-longest sentence, and `--bucket` groups sentences of similar length into batches so that padding
-does not dominate the cost of long reviews. The exported SavedModel's `serving_default` takes a
-batch of strings (`text`) and returns `probabilities` `[batch, classes]` and `class_ids`.
+stripped, vocabulary adapted on the training split only) lives inside it, followed by an
+`Embedding` with `mask_zero=True`, `--depth` (bidirectional) LSTM layers from `i2dl_keras.layers`
+(`--cell i2dl`, the course's gate equations) or Keras' cuDNN-capable LSTM (`--cell keras`; the
+same function from the same weights), dropout and the head on the last LSTM state. `--dropout`
+acts on the word vectors' components and before the head, `--word-dropout` on whole word vectors,
+`--recurrent-dropout` on the LSTM state. `--members K` averages K such models, cross-fitted: each
+trains on all training and validation examples but its own K-th part and stops early on that
+part. `--ngram-member` averages the LSTM(s) half and half with an
+`i2dl_keras.classic.NBSVMClassifier` on word uni- and bigrams, fitted after them on all training
+and validation examples (two classes only). Texts are cut at `--max-length` tokens inside the
+model; `--bucket` batches texts of similar length together, so that each batch is padded only to
+its longest text. The exported SavedModel's `serving_default` takes a batch of strings (`text`)
+and returns `probabilities` `[batch, classes]` and `class_ids`.
 """
 
 from __future__ import annotations
@@ -56,6 +41,8 @@ import i2dl_keras.layers
 from apps import base, plots
 from i2dl_keras import data as i2dl_data
 from i2dl_keras.classic import BaggingEnsemble
+from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
+from i2dl_keras.data.vocabulary import adapt_vocabulary
 from i2dl_keras.losses import BinaryCrossentropy, SparseCategoricalCrossentropy
 
 NAME = "sentiment"
@@ -73,7 +60,6 @@ MODEL_FIELDS = (
     "units",
     "depth",
     "bidirectional",
-    "pooling",
     "dropout",
     "recurrent_dropout",
     "word_dropout",
@@ -84,15 +70,10 @@ MODEL_FIELDS = (
     "class_names",
 )
 VECTORIZER = "vectorize"
-# The n-gram member: its name, and the most word uni- and bigrams it reads.
+# The name of the n-gram member of `--ngram-member`.
 NGRAM_MEMBER = "ngram_member"
-NGRAM_VOCABULARY = 200_000
 # Bucket edges in words; the ones below `max_length` are used.
 BUCKET_EDGES = (8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
-# The characters on which `str.splitlines` breaks lines but TextVectorization does not split
-# words: Keras writes the vocabulary one token per line and reads it back with `splitlines`, so
-# a token holding one of these would come back as two and shift every index after it.
-_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 CONFIDENTLY_WRONG_FILE = "confidently_wrong.tsv"
 # Where an ensemble's finished members wait, beside the run's BackupAndRestore folder.
 MEMBERS_DIR = "members"
@@ -112,7 +93,7 @@ NO_DATA_HELP = (
 
 
 @dataclasses.dataclass
-class Config(base.BaseConfig):
+class Config(base.ClassesConfig):
     """Settings of the sentiment classifier."""
 
     data: str = base.option(
@@ -135,11 +116,6 @@ class Config(base.BaseConfig):
     units: int = base.option(64, "LSTM units (per direction)")
     depth: int = base.option(1, "stacked LSTM layers")
     bidirectional: bool = base.option(True, "read each sentence in both directions")
-    pooling: str = base.option(
-        "last",
-        "what the head sees: the last LSTM state, or the mean or maximum over the (unmasked) steps",
-        choices=("last", "mean", "max"),
-    )
     dropout: float = base.option(0.5, "dropout on the word vectors and before the head")
     recurrent_dropout: float = base.option(
         0.0, "dropout on the LSTM's recurrent state (one mask per sentence, Gal & Ghahramani)"
@@ -152,17 +128,12 @@ class Config(base.BaseConfig):
     members: int = base.option(
         1,
         "models averaged by probability, trained one after another, each on all training and "
-        "validation examples but its own held-out part (cross-fitting; that many times the "
-        "training time)",
+        "validation examples but its own held-out part (that many times the training time)",
     )
     ngram_member: bool = base.option(
         False,
         "average the LSTM(s) with an NBSVM-style linear model on word uni- and bigrams, each "
         "weighted one half (two classes only)",
-    )
-    num_classes: int = base.option(2, "number of classes (set from the data when training)")
-    class_names: str = base.option(
-        "", "comma-separated class names (set from the data when training)"
     )
     train_examples: int = base.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
@@ -193,15 +164,6 @@ class Config(base.BaseConfig):
                 )
         if self.cell not in ("i2dl", "keras"):
             raise base.UsageError(f"--cell must be i2dl or keras, got {self.cell!r}")
-        if self.pooling not in ("last", "mean", "max"):
-            raise base.UsageError(f"--pooling must be last, mean or max, got {self.pooling!r}")
-
-    def labels(self) -> list[str]:
-        """The class names, or the class ids as text when the run did not record names."""
-        names = self.class_names.split(",") if self.class_names else []
-        if len(names) != self.num_classes:
-            return [str(i) for i in range(self.num_classes)]
-        return names
 
 
 def data_spec(config: Config) -> str:
@@ -248,19 +210,12 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
     source_config = dataclasses.replace(config, data=data_spec(config))
     datasets = base.load_datasets(source_config, TASK, purpose)
     found = len(datasets.class_names)
-    if purpose == "evaluate":
-        if found and found != config.num_classes:
-            raise base.UsageError(
-                f"--data {config.data} has {found} classes ({', '.join(datasets.class_names)}) "
-                f"but the model was trained on {config.num_classes} ({', '.join(config.labels())})"
-            )
-        num_classes = config.num_classes
-    else:
-        if found < 2:
-            raise base.UsageError(
-                f"--data {config.data} has {found} class(es): a classifier needs at least two"
-            )
-        num_classes = found
+    if purpose != "evaluate" and found < 2:
+        raise base.UsageError(
+            f"--data {config.data} has {found} class(es): a classifier needs at least two"
+        )
+    # `evaluate` checks the data's classes against the run's (`base.check_classes`).
+    num_classes = config.num_classes if purpose == "evaluate" else found
 
     def finish(ds):
         if num_classes == 2:
@@ -303,7 +258,8 @@ def build_model(config: Config) -> keras.Model:
             )
         lstm = build_model(dataclasses.replace(config, ngram_member=False))
         hybrid = BaggingEnsemble(
-            [lstm, build_ngram_member()], name=f"sentiment_{config.cell}_lstm_and_ngrams"
+            [lstm, NBSVMClassifier(name=NGRAM_MEMBER)],
+            name=f"sentiment_{config.cell}_lstm_and_ngrams",
         )
         return _compiled_ensemble(hybrid, config)
     if config.members == 1:
@@ -351,15 +307,7 @@ def build_member(config: Config, name: str | None = None) -> keras.Model:
             config.word_dropout, noise_shape=(None, None, 1), name="word_dropout"
         )(x)
     for i in range(config.depth):
-        last = i == config.depth - 1
-        x = _lstm(config, not last or config.pooling != "last", f"lstm_{i + 1}")(x)
-    if config.pooling == "mean":
-        x = keras.layers.GlobalAveragePooling1D(name="mean_over_steps")(x)
-    elif config.pooling == "max":
-        # GlobalMaxPooling1D ignores the mask. An LSTM output o * tanh(C) lies in (-1, 1), so
-        # padded steps set to -1 never win the maximum (and an empty text pools to -1s).
-        steps = keras.ops.expand_dims(keras.ops.not_equal(ids, 0), -1)
-        x = keras.ops.max(keras.ops.where(steps, x, -1.0), axis=1)
+        x = _lstm(config, i < config.depth - 1, f"lstm_{i + 1}")(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     if config.num_classes == 2:
         outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
@@ -378,63 +326,9 @@ def build_member(config: Config, name: str | None = None) -> keras.Model:
     return model
 
 
-def build_ngram_member() -> keras.Model:
-    """Raw strings -> binary bag of word uni- and bigrams -> one sigmoid unit (not compiled).
-
-    Punctuation counts as words (the text is only lower-cased and split at white space). Its
-    weights come from `fit_ngram_member`, not from gradient steps.
-    """
-    text = keras.Input(shape=(), dtype="string", name="text")
-    # Padded to the full width, so that the layer after it has one shape whatever the data;
-    # sparse, so that a batch costs its n-grams, not a batch of NGRAM_VOCABULARY-wide rows.
-    bag = keras.layers.TextVectorization(
-        max_tokens=NGRAM_VOCABULARY,
-        standardize="lower",
-        ngrams=2,
-        output_mode="multi_hot",
-        pad_to_max_tokens=True,
-        sparse=True,
-        name=VECTORIZER,
-    )(text)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(bag)
-    return keras.Model(text, probability, name=NGRAM_MEMBER)
-
-
-def fit_ngram_member(member: keras.Model, texts: np.ndarray, labels: np.ndarray) -> int:
-    """Fits the n-gram member as NBSVM does (Wang & Manning 2012); returns how many n-grams.
-
-    The vocabulary is adapted to `texts`; each n-gram's naive-Bayes log-count ratio
-    `r = log(p / |p|_1) - log(q / |q|_1)`, with `p` and `q` one plus the counts of positive and
-    negative texts holding it, scales the binary features, and an L2-regularised logistic
-    regression (scikit-learn, C=1, solved exactly) fits them. The Dense unit then holds
-    `w * r`, so the model needs no scaling layer. Two classes only.
-    """
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-
-    layer = member.get_layer(VECTORIZER)
-    layer.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(256))
-    bag = layer(tf.constant(texts))
-    rows, columns = bag.indices.numpy().T
-    x = sparse.csr_matrix((bag.values.numpy(), (rows, columns)), shape=bag.dense_shape.numpy())
-    y = np.asarray(labels).reshape(-1).astype(np.int64)
-    # The ratios cover the adapted n-grams only: not the out-of-vocabulary column 0, which
-    # then weighs nothing, nor the padding columns past the vocabulary.
-    size = layer.vocabulary_size()
-    x = x[:, 1:size]
-    positive = 1.0 + np.asarray(x[y == 1].sum(0)).ravel()
-    negative = 1.0 + np.asarray(x[y == 0].sum(0)).ravel()
-    ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
-    regression = LogisticRegression(max_iter=2000).fit(x.multiply(ratio).tocsr(), y)
-    kernel = np.zeros((NGRAM_VOCABULARY, 1), np.float32)
-    kernel[1:size, 0] = regression.coef_.ravel() * ratio
-    member.get_layer("probability").set_weights([kernel, regression.intercept_.astype(np.float32)])
-    return size - 1
-
-
-def ngram_member(model: keras.Model) -> keras.Model | None:
+def ngram_member(model: keras.Model) -> NBSVMClassifier | None:
     """The model's n-gram member (`--ngram-member`), or None."""
-    if isinstance(model, BaggingEnsemble) and model.members[-1].name == NGRAM_MEMBER:
+    if isinstance(model, BaggingEnsemble) and isinstance(model.members[-1], NBSVMClassifier):
         return model.members[-1]
     return None
 
@@ -442,17 +336,9 @@ def ngram_member(model: keras.Model) -> keras.Model | None:
 def adapt_vectorizer(model: keras.Model, dataset: tf.data.Dataset) -> list[str]:
     """Sets the model's vocabulary from the texts of a `(text, label)` dataset; returns it.
 
-    Tokens holding a line-break character other than the ones TextVectorization splits on
-    (`\\x85`, `\\u2028`, ... which Latin-1 text can hold) are dropped, i.e. read as out of
-    vocabulary: Keras saves the vocabulary one token per line and would split them on reload.
+    `i2dl_keras.data.adapt_vocabulary` leaves out the tokens that would not survive saving.
     """
-    layer = model.get_layer(VECTORIZER)
-    layer.adapt(dataset.map(lambda text, label: text))
-    vocabulary = layer.get_vocabulary(include_special_tokens=False)
-    safe = [token for token in vocabulary if not any(c in _LINE_BREAKS for c in token)]
-    if len(safe) != len(vocabulary):
-        layer.set_vocabulary(safe)
-    return safe
+    return adapt_vocabulary(model.get_layer(VECTORIZER), dataset.map(lambda text, label: text))
 
 
 def ensemble_members(model: keras.Model) -> list[keras.Model]:
@@ -461,7 +347,7 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
 
 
 def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
-    """Adapts the vocabulary on the training split only and records the class names.
+    """Adapts the vocabulary on the training split only.
 
     An ensemble's members adapt in `fit`, each on its own training part, and so does the n-gram
     member of `--ngram-member`, to the examples it is fitted on.
@@ -469,37 +355,42 @@ def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
     lstm = model.members[0] if ngram_member(model) is not None else model
     if not isinstance(lstm, BaggingEnsemble):
         adapt_vectorizer(lstm, datasets.train)
-    # The run's config is saved after this hook: predict then prints names, not ids.
-    config.class_names = ",".join(name.replace(",", " ") for name in datasets.class_names)
 
 
-def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose):
+def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> base.FitResult:
     """The `fit` hook of `apps.base.train`: the model, or an ensemble's members one at a time.
 
     An ensemble is cross-fitted: the training and validation examples are pooled and dealt
     into as many seeded parts as there are members; member k adapts its vocabulary to, and
     trains on, all parts but the k-th, and stops early on the k-th, so every labelled example
-    trains some members and the members differ in their data (what makes averaging them pay:
-    five members trained on the same split, differing only in initial weights, gained 0.4
-    points on the sentence polarity data, five cross-fitted ones 1.6; `benchmarks/sentiment.py`).
-    Each finished member is saved in the run's work folder, beside the `BackupAndRestore`
-    folder; a rerun after an interruption deals the same parts, loads the members that had
-    finished and trains the rest, so at most the member in progress is trained again
-    (`BackupAndRestore` follows a single model's epochs, so the members train without it).
-    The history is the members' one after another, with a boundary after each member.
+    trains some members and the members differ in their data. Each finished member is saved in
+    the run's work folder, beside the `BackupAndRestore` folder; a rerun after an interruption
+    deals the same parts, loads the members that had finished and trains the rest, so at most
+    the member in progress is trained again (`BackupAndRestore` follows a single model's
+    epochs, so the members train without it). The history is the members' one after another,
+    with a boundary after each member; `stages` holds one record per member (its examples,
+    epochs, best held-out accuracy, and whether it was loaded), and one for the n-gram member.
     """
     ngrams = ngram_member(model)
     if ngrams is not None:
         # The LSTM part trains as without the n-gram member; the n-gram member, which has no
         # epochs to stop early, then fits on all training and validation examples.
-        history, boundaries = fit(model.members[0], datasets, config, callbacks, verbose)
+        result = fit(model.members[0], datasets, config, callbacks, verbose)
         texts, labels = _pooled_examples(datasets.train, datasets.validation)
-        size = fit_ngram_member(ngrams, texts, labels)
-        print(f"{NGRAM_MEMBER}: {size:,} word uni- and bigrams, fitted on {len(texts)} examples")
-        return history, boundaries
+        if len(np.unique(labels)) < 2:
+            raise i2dl_data.DataError(
+                f"--data {config.data}: the training and validation examples hold one class "
+                "only; --ngram-member needs examples of both"
+            )
+        ngrams.solve(texts, labels)
+        stage = {"member": NGRAM_MEMBER, "train_examples": len(texts), "ngrams": ngrams.num_ngrams}
+        print(f"{NGRAM_MEMBER}: {stage['ngrams']:,} word n-grams, fitted on {len(texts)} examples")
+        return base.FitResult(
+            result.history, result.stage_boundaries, [*(result.stages or []), stage]
+        )
     members = ensemble_members(model)
     if len(members) == 1:
-        return base.fit_epochs(model, datasets, config, callbacks, verbose), []
+        return base.FitResult(base.fit_epochs(model, datasets, config, callbacks, verbose))
     backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
     folder = Path(backup.backup_dir).parent / MEMBERS_DIR if backup is not None else None
     callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
@@ -507,13 +398,14 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose):
     parts = np.random.default_rng(config.seed).permutation(len(texts)) % len(members)
     history: dict[str, list] = {}
     boundaries: list[int] = []
+    stages = []
     for k, member in enumerate(members):
         saved = folder / f"{member.name}.keras" if folder is not None else None
         record = saved.with_suffix(".json") if saved is not None else None
-        if record is not None and record.is_file() and saved.is_file():
+        resumed = record is not None and record.is_file() and saved.is_file()
+        if resumed:
             _copy_member(keras.saving.load_model(saved), member)
             ran = json.loads(record.read_text())
-            print(f"{member.name} of {len(members)}: trained before the interruption, loaded")
         else:
             own = dataclasses.replace(
                 datasets,
@@ -533,13 +425,23 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose):
         for key, values in ran.items():
             history.setdefault(key, []).extend(values)
         boundaries.append(len(history.get("loss", [])))
-        if "val_accuracy" in ran:
-            print(
-                f"{member.name} of {len(members)}: trained on {int(np.sum(parts != k))} "
-                f"examples, {len(ran['loss'])} epochs, best accuracy on its "
-                f"{int(np.sum(parts == k))} held out {max(ran['val_accuracy']):.4f}"
-            )
-    return history, boundaries[:-1]
+        stage = {
+            "member": member.name,
+            "train_examples": int(np.sum(parts != k)),
+            "held_out_examples": int(np.sum(parts == k)),
+            "epochs": len(ran.get("loss", [])),
+            "best_held_out_accuracy": max(ran["val_accuracy"]) if "val_accuracy" in ran else None,
+            "resumed": bool(resumed),
+        }
+        stages.append(stage)
+        best = stage["best_held_out_accuracy"]
+        print(
+            f"{member.name} of {len(members)}"
+            + (" (trained before the interruption, loaded)" if resumed else "")
+            + f": trained on {stage['train_examples']} examples, {stage['epochs']} epochs"
+            + (f", best accuracy on its held-out part {best:.4f}" if best is not None else "")
+        )
+    return base.FitResult(history, boundaries[:-1], stages)
 
 
 def _pooled_examples(*pipelines) -> tuple[np.ndarray, np.ndarray]:
@@ -576,7 +478,7 @@ def _copy_member(source: keras.Model, member: keras.Model) -> None:
 
 
 class HyperModel(base.ConfigHyperModel):
-    """Searches vocabulary, embedding and LSTM sizes, depth, direction, pooling, dropouts, step."""
+    """Searches vocabulary, embedding and LSTM sizes, depth, direction, dropouts, step size."""
 
     build_model = staticmethod(build_model)
 
@@ -590,7 +492,6 @@ class HyperModel(base.ConfigHyperModel):
             bidirectional=hp.Boolean("bidirectional", default=True),
             dropout=hp.Float("dropout", 0.2, 0.6, step=0.1, default=0.5),
             word_dropout=hp.Float("word_dropout", 0.0, 0.4, step=0.1, default=0.0),
-            pooling=hp.Choice("pooling", ["last", "mean", "max"], default="last"),
             learning_rate=hp.Float("learning_rate", 5e-4, 5e-3, sampling="log", default=2e-3),
             # Trials compare single models; `final_config` restores the ensemble settings.
             members=1,
@@ -669,9 +570,11 @@ def confidently_wrong(texts, labels, probs, class_names, limit=CONFIDENTLY_WRONG
     ]
 
 
-def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, config) -> None:
+def write_report(
+    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+) -> None:
     texts, labels, probs = _collect(model, datasets.test, config.num_classes)
-    names = config.labels()
+    names = base.class_names_of(config)
     predicted = probs.argmax(-1)
     n = config.num_classes
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -724,7 +627,7 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 def predict_inputs(model: keras.Model, config: Config, inputs: list[str]) -> list[str]:
     """One `label<TAB>probability<TAB>sentence` line per sentence."""
     texts = expand_inputs(inputs)
-    names = config.labels()
+    names = base.class_names_of(config)
     lines = []
     for start in range(0, len(texts), config.batch_size):
         batch = texts[start : start + config.batch_size]

@@ -1,8 +1,8 @@
 """i2dl_keras.classic: the course's machine-learning basics as Keras models and helpers.
 
 kNN, hold-out and k-fold cross-validation, linear least squares and linear regression,
-logistic regression, and bagging ensembles ("Machine Learning Basics" and "Bagging and
-Ensemble Methods" in the course notes).
+logistic regression, an NBSVM text classifier, and bagging ensembles ("Machine Learning Basics"
+and "Bagging and Ensemble Methods" in the course notes).
 """
 
 from i2dl_keras.classic.bagging_ensemble import BaggingEnsemble, bootstrap_fit, bootstrap_indices
@@ -15,6 +15,7 @@ from i2dl_keras.classic.cross_validation import (
 from i2dl_keras.classic.knn_classifier import KNNClassifier
 from i2dl_keras.classic.linear_regression import LinearRegression, linear_least_squares
 from i2dl_keras.classic.logistic_regression import LogisticRegression
+from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 
 __all__ = [
     "BaggingEnsemble",
@@ -22,6 +23,7 @@ __all__ = [
     "KNNClassifier",
     "LinearRegression",
     "LogisticRegression",
+    "NBSVMClassifier",
     "bootstrap_fit",
     "bootstrap_indices",
     "k_fold",

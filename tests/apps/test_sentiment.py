@@ -11,8 +11,11 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 import tensorflow as tf
+from sklearn.metrics import roc_auc_score
 
 from apps import base, cli, sentiment
+from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
+from i2dl_keras.losses import SparseCategoricalCrossentropy
 
 # Tiny and one-directional: tracing a bidirectional LSTM costs seconds per graph; the
 # bidirectional model is checked without training below.
@@ -78,12 +81,20 @@ def test_train_writes_a_complete_run_folder(trained):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"accuracy", "loss", "auc"}
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and 0.0 <= metrics["test"]["auc"] <= 1.0
     assert metrics["data"]["num_examples"] == {"train": 144, "validation": 16, "test": 40}
     config = json.loads((run / "config.json").read_text())
-    assert config["class_names"] == "neg,pos" and config["num_classes"] == 2
+    # The class names are the data's, kept as a list in the run's config.
+    assert config["class_names"] == ["neg", "pos"] and config["num_classes"] == 2
     assert config["train_examples"] == 144
     assert not list((out / "sentiment").glob(".incomplete-*")), "work folder left behind"
+    # The recorded accuracy and AUC are those of the saved model's test predictions.
+    model, config, _ = base.load_run(sentiment, run)
+    texts, labels, probs = sentiment._collect(
+        model, sentiment.make_datasets(config, "evaluate").test, 2
+    )
+    assert len(texts) == 40
+    assert metrics["test"]["accuracy"] == pytest.approx(np.mean(probs.argmax(-1) == labels))
+    assert metrics["test"]["auc"] == pytest.approx(roc_auc_score(labels, probs[:, 1]), abs=1e-6)
 
 
 def test_confidently_wrong_table_lists_mistakes_most_confident_first(trained):
@@ -210,7 +221,7 @@ class _StopInSecondFit(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_members_are_cross_fitted_resume_and_average(tmp_path, capsys):
+def test_members_are_cross_fitted_resume_and_average(tmp_path):
     config = _config(epochs=1, batch_size=32, members=2, bidirectional=False)
     config.output_dir = str(tmp_path)
     with pytest.raises(KeyboardInterrupt):
@@ -220,15 +231,16 @@ def test_members_are_cross_fitted_resume_and_average(tmp_path, capsys):
     first = keras.saving.load_model(work / sentiment.MEMBERS_DIR / "member_1.keras")
     assert not (work / sentiment.MEMBERS_DIR / "member_2.json").exists()
 
-    capsys.readouterr()
     run = base.train(sentiment, config, echo=print)
-    out = capsys.readouterr().out
-    assert "member_1 of 2: trained before the interruption, loaded" in out
     # The 144 training and 16 validation examples, pooled and dealt into two parts: each
-    # member trains on one part and stops early on the other.
-    assert (
-        "member_2 of 2: trained on 80 examples, 1 epochs, best accuracy on its 80 held out" in out
-    )
+    # member trains on one part and stops early on the other; the first one was loaded.
+    stages = json.loads((run / base.STAGES_FILE).read_text())
+    assert [(s["member"], s["resumed"]) for s in stages] == [
+        ("member_1", True),
+        ("member_2", False),
+    ]
+    for stage in stages:
+        assert (stage["train_examples"], stage["held_out_examples"], stage["epochs"]) == (80, 80, 1)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["stage_boundaries"] == [1] and metrics["epochs_run"] == 2
     model = keras.saving.load_model(run / "model.keras")
@@ -253,40 +265,24 @@ def test_members_are_cross_fitted_resume_and_average(tmp_path, capsys):
     assert (tmp_path / "sentiment" / "serving" / "1" / "saved_model.pb").is_file()
 
 
-def test_ngram_member_reproduces_nbsvm():
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    texts = np.array(TEXTS * 3 + ["Wonderful , WONDERFUL film", "a dull , dull mess"], dtype=object)
-    labels = np.array([1, 0, 1, 0, 0, 1] * 3 + [1, 0], dtype=np.float32)[:, None]
-    member = sentiment.build_ngram_member()
-    size = sentiment.fit_ngram_member(member, texts, labels)
-    # The same model from scikit-learn alone: NB-scaled binary uni+bigram counts, logistic
-    # regression (Wang & Manning 2012).
-    counts = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
-    x = counts.fit_transform(texts)
-    y = labels.ravel().astype(int)
-    p = 1.0 + np.asarray(x[y == 1].sum(0)).ravel()
-    q = 1.0 + np.asarray(x[y == 0].sum(0)).ravel()
-    ratio = np.log(p / p.sum()) - np.log(q / q.sum())
-    expected = LogisticRegression(max_iter=2000).fit(x.multiply(ratio).tocsr(), y)
-    new = ["a wonderful , dull film", "tedious"]
-    want = expected.predict_proba(counts.transform(new).multiply(ratio).tocsr())[:, 1]
-    np.testing.assert_allclose(_scores(member, new).ravel(), want, atol=1e-5)
-    assert size == len(counts.vocabulary_)
-
-
 @pytest.mark.parametrize("members", [1, 2])
-def test_ngram_member_trains_saves_and_exports(tmp_path, capsys, members):
+def test_ngram_member_trains_saves_and_exports(tmp_path, members):
     config = _config(
         epochs=1, batch_size=32, bidirectional=False, members=members, ngram_member=True
     )
     config.output_dir = str(tmp_path)
     run = base.train(sentiment, config, echo=print)
-    assert "ngram_member: " in capsys.readouterr().out
     model = keras.saving.load_model(run / "model.keras")
     lstm, ngrams = model.members
-    assert ngrams.name == sentiment.NGRAM_MEMBER
+    assert isinstance(ngrams, NBSVMClassifier) and ngrams.name == sentiment.NGRAM_MEMBER
+    # Fitted after the LSTM(s), on all 160 training and validation examples.
+    *lstm_stages, ngram_stage = json.loads((run / base.STAGES_FILE).read_text())
+    assert len(lstm_stages) == (members if members > 1 else 0)
+    assert ngram_stage == {
+        "member": sentiment.NGRAM_MEMBER,
+        "train_examples": 160,
+        "ngrams": ngrams.num_ngrams,
+    }
     # One LSTM model, or the LSTM ensemble nested in the hybrid.
     assert len(sentiment.ensemble_members(lstm)) == members
     # Equal halves: the LSTM's probability and the n-gram member's.
@@ -338,10 +334,10 @@ def _scores(model, texts):
     return model(tf.constant(texts), training=False).numpy()
 
 
-@pytest.mark.parametrize("depth, pooling", [(2, "last"), (1, "mean"), (1, "max")])
-def test_masking_makes_padding_invisible(depth, pooling, monkeypatch):
+@pytest.mark.parametrize("depth", [1, 2])
+def test_masking_makes_padding_invisible(depth, monkeypatch):
     # Bidirectional: the backward direction meets the padding first.
-    model = _adapted(_config(depth=depth, pooling=pooling))
+    model = _adapted(_config(depth=depth))
     alone = _scores(model, ["dull and tedious"])
     padded = _scores(model, ["dull and tedious", TEXTS[2], ""])
     np.testing.assert_allclose(padded[:1], alone, atol=1e-6)
@@ -354,7 +350,7 @@ def test_masking_makes_padding_invisible(depth, pooling, monkeypatch):
         return embedding(*args, **{**kwargs, "mask_zero": False})
 
     monkeypatch.setattr(keras.layers, "Embedding", unmasked_embedding)
-    unmasked = _adapted(_config(depth=depth, pooling=pooling))
+    unmasked = _adapted(_config(depth=depth))
     unmasked.set_weights(model.get_weights())
     unmasked_alone = _scores(unmasked, ["dull and tedious"])
     unmasked_padded = _scores(unmasked, ["dull and tedious", TEXTS[2]])
@@ -481,7 +477,11 @@ def test_hypermodel_builds_and_adapts_in_fit():
     hp = kt.HyperParameters()
     hp.Fixed("bidirectional", False)  # only to train faster below
     model = hypermodel.build(hp)
-    assert model.output_shape == (None, 3) and model.optimizer is not None
+    assert model.output_shape == (None, 3)
+    assert isinstance(model.loss, SparseCategoricalCrossentropy), "three classes: softmax head"
+    # The default hyperparameters are the first of each choice: vocabulary 6,000, width 32.
+    assert model.get_layer("embedding").input_dim == 6000
+    assert model.get_layer("embedding").output_dim == 32
     assert sentiment.ensemble_members(model) == [model]
     assert {"vocab_size", "embedding_dim", "units", "depth", "bidirectional", "dropout"} <= set(
         hp.values
@@ -495,12 +495,10 @@ def test_hypermodel_builds_and_adapts_in_fit():
     assert not final.bidirectional, "the best trial's settings"
 
 
-def test_tune_tiny_search_then_retrain(tmp_path, capsys):
+def test_tune_tiny_search_then_retrain(tmp_path):
     argv = ["sentiment", "tune", *FAST, "--tuner", "grid", "--max-trials", "1"]
     argv += ["--max-epochs", "1", "--output-dir", str(tmp_path)]
     assert cli.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "trial" in out and "retraining the best" in out
     (run,) = _runs(tmp_path)
     config = json.loads((run / "config.json").read_text())
     assert config["vocab_size"] in (6000, 12000, 20000), "the retrained run uses the search's"

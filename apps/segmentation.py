@@ -1,29 +1,25 @@
 """Semantic segmentation: a class for every pixel, with a fully convolutional network.
 
-Data: `--data oxford_iiit_pet` (TFDS; pet, background and border trimaps, resized to 128x128
-by default since its photos differ in size), `--data PATH` to a folder of `image/` + `label/`
-pairs (such as ../shared/data/membrane: masks are 8-bit PNGs whose distinct values become the
-classes, in sorted order, named in the run's config), or `--data synthetic` (generated shapes
-with exact masks, for smoke tests). Models: `--model unet` (the default, `i2dl_keras.models.unet`)
-or `--model fcn` (the course's FCN-8s, `i2dl_keras.models.fcn`), or a U-Net decoder on a
-`keras.applications` MobileNetV2 encoder (`--encoder mobilenet_v2 --weights imagenet|none|FILE`).
+Data: `--data oxford_iiit_pet` (TFDS pet, background and border trimaps, resized to 128x128 by
+default since its photos differ in size), `--data PATH` to a folder of `image/` + `label/` pairs
+(such as ../shared/data/membrane: masks are 8-bit PNGs whose distinct values become the
+classes, named by those values unless `--class-names` renames them), or `--data synthetic`
+(generated shapes with exact masks, for smoke tests). Models: `--model unet` (the default,
+`i2dl_keras.models.unet`), `--model fcn` (the course's FCN-8s, `i2dl_keras.models.fcn`), or
+`--encoder mobilenet_v2` (`i2dl_keras.models.mobilenet_v2_unet`: a U-Net decoder on a
+MobileNetV2 encoder, with `--weights imagenet|none|FILE`).
 
-Training uses random crops (`--crop-size`) of images and masks augmented together (flips and
-small rotations; masks by nearest neighbour, so no new class values appear) and pixel-wise
-cross-entropy, optionally class-weighted, Dice, or both (`--loss`). The networks are fully
-convolutional: prediction pads any image to a multiple of the network's stride (mirroring its
-border) and crops the result back; images larger than `--tile-size` are predicted in
-overlapping tiles of which only the centres are kept (the U-Net paper's overlap-tile strategy).
-With `--tta`, evaluation, prediction and the exported model average the probabilities of each
-image's 8 flips and transpositions (test-time augmentation, 8 passes per image; off by default:
-a model trained with flips gained nothing from it on the membrane data, see the benchmark).
+Training takes random crops (`--crop-size`) of images and masks flipped and rotated together
+by Keras' image preprocessing layers (masks by nearest neighbour, so no new class values
+appear), and pixel-wise cross-entropy, optionally class-weighted, Dice, or both (`--loss`).
+Prediction pads any image to a multiple of the network's stride (mirroring its border) and
+crops the result back; images larger than `--tile-size` are predicted in overlapping tiles of
+which only the centres are kept (the U-Net paper's overlap-tile strategy). `--tta` averages
+the probabilities of each image's 8 flips and transpositions (test-time augmentation).
 
-Metric: intersection over union per class and its mean (`evaluate --json` prints
-`mean_iou`, `iou_per_class` and `pixel_accuracy`). A good result on the membrane data (18
-images to train, 6 to test): membrane IoU 0.70 and mean IoU 0.80 or more, where predicting
-"interior" everywhere scores 0 and 0.39; measured 0.704 and 0.802 with the default model and
-`--test-fraction 0.25 --crop-size 256 --batch-size 4 --learning-rate 2e-3 --epochs 150
---patience 150` (see `benchmarks/segmentation.py`).
+Metric: intersection over union per class and its mean (`evaluate --json` prints `mean_iou`,
+`iou_per_class` and `pixel_accuracy`). Expect a membrane IoU of about 0.70 and a mean IoU of
+about 0.80 on the membrane data with the recipe of `benchmarks/segmentation.py`.
 
 The model takes float pixel intensities in [0, 255] (`channels` of them) and scales them
 itself; it outputs per-pixel class probabilities. The exported SavedModel takes encoded
@@ -33,10 +29,10 @@ PNG/JPEG bytes of any size and returns the masks.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import warnings
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -49,6 +45,7 @@ from i2dl_keras import data as i2dl_data
 from i2dl_keras.data import tfds_source
 from i2dl_keras.losses.dice import Dice
 from i2dl_keras.models import fcn, unet
+from i2dl_keras.models.mobilenet_unet import mobilenet_v2_unet
 
 NAME = "segmentation"
 TASK = "segmentation"
@@ -63,7 +60,6 @@ MODEL_FIELDS = (
     "encoder_alpha",
     "depth",
     "width",
-    "first_width",
     "upsampling",
     "batch_norm",
     "dropout",
@@ -78,17 +74,8 @@ ENCODER_STRIDE = 32
 # steps to forget the initial statistics, more than a small segmentation set gives; inference
 # would then see wrong ones.
 BATCH_NORM_MOMENTUM = 0.9
-# MobileNetV2 layers whose outputs feed the decoder, at strides 2, 4, 8, 16 and 32.
-MOBILENET_V2_FEATURES = (
-    "block_1_expand_relu",
-    "block_3_expand_relu",
-    "block_6_expand_relu",
-    "block_13_expand_relu",
-    "block_16_project",
-)
 MOBILENET_V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
-WEIGHTS_HOST = ("storage.googleapis.com", 443)
 # Class colours of figures and overlays (RGB).
 PALETTE = np.array(
     [
@@ -106,7 +93,7 @@ PALETTE = np.array(
 
 
 @dataclasses.dataclass
-class Config(base.BaseConfig):
+class Config(base.ClassesConfig):
     """Settings of the segmenter."""
 
     data: str = base.option(
@@ -125,15 +112,17 @@ class Config(base.BaseConfig):
     )
     weights: str = base.option(
         "imagenet",
-        "encoder weights: imagenet (from ~/.keras/models, else downloaded), none, or a FILE",
+        "encoder weights: imagenet (from $KERAS_HOME/models, ~/.keras/models by default, else "
+        "downloaded), none, or a FILE",
     )
     encoder_alpha: float = base.option(
         1.0, "MobileNetV2 width multiplier (imagenet: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4)"
     )
     depth: int = base.option(4, "2x2 poolings of the encoder: total stride 2**depth (fcn: >= 3)")
-    width: int = base.option(16, "filters of the first level (doubling per level)")
-    first_width: int = base.option(
-        0, "U-Net: filters of the full-resolution level alone (0: half of --width)"
+    width: int = base.option(
+        16,
+        "filters of the first level, doubling per level (the U-Net's full-resolution level has "
+        "half as many)",
     )
     upsampling: str = base.option(
         "transposed", "learned transposed convolution or bilinear", ("transposed", "bilinear")
@@ -158,7 +147,9 @@ class Config(base.BaseConfig):
         3, "image channels the model takes (images are converted)", choices=(1, 3)
     )
     crop_size: int = base.option(
-        0, "train on random square crops of this size (0: whole images); a multiple of the stride"
+        0,
+        "train on random square crops of this size (0: whole images), one place per image; a "
+        "multiple of the stride",
     )
     augment: bool = base.option(
         True, "random flips and small rotations of training images and masks together"
@@ -176,10 +167,6 @@ class Config(base.BaseConfig):
         False,
         "test-time augmentation: average the probabilities of each image's 8 flips and "
         "transpositions when evaluating, predicting and serving (8 passes per image)",
-    )
-    num_classes: int = base.option(2, "number of classes (set from the data when training)")
-    class_names: str = base.option(
-        "", "class names, comma-separated (set from the data when training)"
     )
     train_examples: int = base.option(
         0, "training images per epoch (set from the data; sizes the learning-rate schedule)"
@@ -208,8 +195,6 @@ class Config(base.BaseConfig):
             )
         if self.width < 1:
             raise base.UsageError(f"--width must be at least 1, got {self.width}")
-        if self.first_width < 0:
-            raise base.UsageError(f"--first-width must be 0 or more, got {self.first_width}")
         if not 0 <= self.dropout < 1:
             raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.rotation <= 45:
@@ -281,13 +266,6 @@ def parse_class_weights(text: str) -> str | list[float] | None:
     return weights
 
 
-def class_names_of(config: Config) -> list[str]:
-    names = [n for n in config.class_names.split(",") if n] if config.class_names else []
-    if len(names) != config.num_classes:
-        names = [str(i) for i in range(config.num_classes)]
-    return names
-
-
 def effective_image_size(config: Config) -> int | None:
     """The square size images are resized to at loading and prediction, or None to keep them."""
     if config.image_size is not None:
@@ -301,99 +279,82 @@ def effective_image_size(config: Config) -> int | None:
 # --------------------------------------------------------------------------- data
 
 
-class JointAugment:
-    """Random crops, flips and small rotations applied to images and masks together.
+def joint_augment(config: Config) -> Callable | None:
+    """The per-batch training augmentation of `--crop-size`, `--augment` and `--rotation`.
 
-    A per-batch map for `make_pipeline`: `(uint8 [B, H, W, C], uint8 [B, H, W]) -> (float32
-    [B, h, w, C], uint8 [B, h, w])`. Every example draws its own transform, and its image and
-    mask go through the same one: the image bilinearly, the mask by nearest neighbour, both
-    with mirrored borders where a rotation reaches outside, so a mask only ever holds values it
-    held before. Rotations come first, on the whole image, so crops rarely see mirrored corners.
+    Keras' image preprocessing layers transform a dict of `"images"` and
+    `"segmentation_masks"` with one random draw for both: images bilinearly, masks by nearest
+    neighbour, so a mask only ever holds values it held before. Every image draws its own
+    rotation (mirrored borders where it reaches outside, on the whole image first so that
+    crops rarely see mirrored corners), crop and flips: `keras.layers.RandomCrop` draws one
+    place per call, so it is called per image, and `RandomFlip("horizontal_and_vertical")`
+    draws one coin for both axes, so each axis has its own layer. (Where an image is larger
+    than the crop in one direction only, `RandomCrop` centres the crop.)
 
-    Args:
-        crop_size: Side of the random square crops; `0` keeps the whole images.
-        flip: Whether to flip left-right and up-down, each with probability 1/2.
-        rotation: Largest rotation in degrees (uniform in `[-rotation, rotation]`); `0` for none.
-        seed: Seed of the random transforms.
+    Returns:
+        A map `(uint8 [B, H, W, C], uint8 [B, H, W]) -> (float32 [B, h, w, C], uint8 [B, h,
+        w])` for `make_pipeline`, or `None` when there is nothing to do.
     """
+    if not (config.crop_size or config.augment):
+        return None
+    # float32 whatever the dtype policy: masks travel as floats and must stay exact.
+    kwargs = {"dtype": "float32"}
+    rotate = None
+    if config.augment and config.rotation:
+        rotate = keras.layers.RandomRotation(
+            config.rotation / 360.0, fill_mode="reflect", seed=config.seed, **kwargs
+        )
+    size = config.crop_size
+    crop = keras.layers.RandomCrop(size, size, seed=config.seed + 1, **kwargs) if size else None
+    flips = []
+    if config.augment:
+        flips = [
+            keras.layers.RandomFlip(mode, seed=config.seed + i, **kwargs)
+            for i, mode in ((2, "horizontal"), (3, "vertical"))
+        ]
 
-    def __init__(self, crop_size: int = 0, flip: bool = True, rotation: float = 0.0, seed=0):
-        self.crop_size = crop_size
-        self.flip = flip
-        self.rotation = rotation
-        self.seed_generator = keras.random.SeedGenerator(seed)
+    def crop_each(data):
+        if None in data["images"].shape[1:3]:
+            raise base.UsageError(_sizes_differ(config))
+        channels = data["images"].shape[-1]
 
-    def __call__(self, images, masks):
-        images = tf.cast(images, tf.float32)
-        masks = tf.cast(masks, tf.float32)[..., None]
-        batch = tf.shape(images)[0]
-        if self.rotation:
-            limit = self.rotation * math.pi / 180.0
-            angles = keras.random.uniform(
-                (batch,), -limit, limit, seed=self.seed_generator, dtype="float32"
-            )
-            transform = _rotation_transform(angles, tf.shape(images)[1], tf.shape(images)[2])
-            images = keras.ops.image.affine_transform(
-                images, transform, interpolation="bilinear", fill_mode="reflect"
-            )
-            masks = keras.ops.image.affine_transform(
-                masks, transform, interpolation="nearest", fill_mode="reflect"
-            )
-        if self.crop_size:
-            images, masks = self._crop(images, masks, batch)
-        if self.flip:
-            for axis in (1, 2):
-                coin = keras.random.uniform((batch,), seed=self.seed_generator) < 0.5
-                coin = coin[:, None, None, None]
-                images = tf.where(coin, tf.reverse(images, [axis]), images)
-                masks = tf.where(coin, tf.reverse(masks, [axis]), masks)
-        return images, tf.cast(tf.round(masks[..., 0]), tf.uint8)
+        def one(pair):
+            out = crop({"images": pair[0], "segmentation_masks": pair[1]})
+            return out["images"], out["segmentation_masks"]
 
-    def _crop(self, images, masks, batch):
-        size = self.crop_size
-        shape = tf.shape(images)
-        offsets = []
-        for axis in (1, 2):
-            room = tf.cast(shape[axis] - size + 1, tf.float32)
-            draw = keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator)
-            offsets.append(tf.minimum(tf.cast(draw * room, tf.int32), shape[axis] - size))
-        for axis, offset in zip((1, 2), offsets):
-            index = offset[:, None] + tf.range(size)[None, :]
-            images = tf.gather(images, index, axis=axis, batch_dims=1)
-            masks = tf.gather(masks, index, axis=axis, batch_dims=1)
-        channels = images.shape[-1]
-        images = tf.ensure_shape(images, [None, size, size, channels])
-        masks = tf.ensure_shape(masks, [None, size, size, 1])
-        return images, masks
+        images, masks = tf.map_fn(
+            one,
+            (data["images"], data["segmentation_masks"]),
+            fn_output_signature=(
+                tf.TensorSpec([size, size, channels], tf.float32),
+                tf.TensorSpec([size, size, 1], tf.float32),
+            ),
+        )
+        return {"images": images, "segmentation_masks": masks}
 
+    def augment(images, masks):
+        data = {
+            "images": tf.cast(images, tf.float32),
+            "segmentation_masks": tf.cast(masks, tf.float32)[..., None],
+        }
+        if rotate is not None:
+            data = rotate(data)
+        if crop is not None:
+            data = crop_each(data)
+        for flip in flips:
+            data = flip(data)
+        return data["images"], tf.cast(tf.round(data["segmentation_masks"][..., 0]), tf.uint8)
 
-def _rotation_transform(angles, height, width):
-    """Projective transforms (output -> input coordinates) of rotations about the centre."""
-    cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
-    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
-    cos, sin = tf.cos(angles), tf.sin(angles)
-    zeros = tf.zeros_like(angles)
-    return tf.stack(
-        [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, zeros, zeros],
-        axis=1,
-    )
+    return augment
 
 
 def make_datasets(config: Config, purpose: str) -> base.Datasets:
     size = effective_image_size(config)
-    augment = None
-    if purpose == "train" and (config.augment or config.crop_size):
-        augment = JointAugment(
-            crop_size=config.crop_size,
-            flip=config.augment,
-            rotation=config.rotation if config.augment else 0.0,
-            seed=config.seed,
-        )
     datasets = base.load_datasets(
         config,
         TASK,
         purpose,
-        augment=augment,
+        augment=joint_augment(config) if purpose == "train" else None,
         image_size=(size, size) if size else None,
         channels=config.channels,
     )
@@ -401,14 +362,18 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
     return datasets
 
 
+def _sizes_differ(config: Config) -> str:
+    return (
+        f"--data {config.data}: the images differ in size, so they cannot be batched; pass "
+        f"--image-size N (a multiple of {model_stride(config)}) to resize them when loading"
+    )
+
+
 def _check_sizes(config: Config, datasets: base.Datasets) -> None:
     """Fails early, naming the flag to change, where batches could not be formed or trained."""
     height, width = datasets.test.element_spec[0].shape[1:3]
     if height is None or width is None:
-        raise base.UsageError(
-            f"--data {config.data}: the images differ in size, so they cannot be batched; pass "
-            f"--image-size N (a multiple of {model_stride(config)}) to resize them when loading"
-        )
+        raise base.UsageError(_sizes_differ(config))
     stride = model_stride(config)
     if datasets.train is not None and (height % stride or width % stride):
         raise base.UsageError(
@@ -428,8 +393,22 @@ def _check_sizes(config: Config, datasets: base.Datasets) -> None:
 def build_model(config: Config) -> keras.Model:
     inputs = keras.Input((None, None, config.channels), name="pixels")
     if config.encoder == "mobilenet_v2":
-        outputs = _mobilenet_v2_unet(inputs, config)
-        name = "mobilenet_v2_unet"
+        # MobileNetV2 takes pixels in [-1, 1].
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+        weights = encoder_weights_file(config)
+        try:
+            core = mobilenet_v2_unet(
+                (None, None, 3),
+                config.num_classes,
+                alpha=config.encoder_alpha,
+                encoder_weights=weights,
+                decoder_filters=config.width,
+                batch_norm_momentum=BATCH_NORM_MOMENTUM,
+            )
+        except ValueError as err:
+            if weights is None:
+                raise
+            raise base.UsageError(f"--weights {config.weights}: {err}") from None
     else:
         x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
         shape = (None, None, config.channels)
@@ -451,16 +430,21 @@ def build_model(config: Config) -> keras.Model:
                 depth=config.depth,
                 base_filters=config.width,
                 # The full-resolution level costs the most per parameter: half width there
-                # trains faster than a plain U-Net of the same size (benchmarks/segmentation.py).
-                first_level_filters=config.first_width or max(1, config.width // 2),
+                # trains faster for about the same accuracy.
+                first_level_filters=max(1, config.width // 2),
                 upsampling=config.upsampling,
                 use_batch_norm=config.batch_norm,
                 batch_norm_momentum=BATCH_NORM_MOMENTUM,
                 dropout=config.dropout,
             )
-        outputs = core(x)
-        name = f"{core.name}_segmenter"
-    model = keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, core(x), name=f"{core.name}_segmenter")
+    compile_segmenter(model, config)
+    return model
+
+
+def compile_segmenter(model: keras.Model, config: Config) -> None:
+    """Compiles with Adam on a cosine decay over the planned steps, the `--loss`, pixel accuracy
+    and mean IoU."""
     steps_per_epoch = -(-config.train_examples // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * max(1, steps_per_epoch)
@@ -473,7 +457,6 @@ def build_model(config: Config) -> keras.Model:
             keras.metrics.MeanIoU(config.num_classes, sparse_y_pred=False, name="mean_iou"),
         ],
     )
-    return model
 
 
 def make_loss(config: Config) -> Dice:
@@ -498,74 +481,29 @@ def make_loss(config: Config) -> Dice:
     )
 
 
-def _mobilenet_v2_unet(inputs, config: Config):
-    """A U-Net decoder on MobileNetV2 features at strides 2 to 32 (stride 32 in all)."""
-    weights = encoder_weights_file(config)
-    with warnings.catch_warnings():
-        # With a free input size Keras warns that it would load 224x224 weights: the same ones.
-        warnings.simplefilter("ignore")
-        backbone = keras.applications.MobileNetV2(
-            input_shape=(None, None, 3),
-            include_top=False,
-            weights=None,
-            alpha=config.encoder_alpha,
-        )
-    if weights is not None:
-        try:
-            backbone.load_weights(weights)
-        except Exception as err:  # h5py, shape and format errors of every kind
-            raise base.UsageError(
-                f"--weights {config.weights}: cannot load it into MobileNetV2 (include_top=False, "
-                f"alpha={config.encoder_alpha}): {err}"
-            ) from None
-    encoder = keras.Model(
-        backbone.input,
-        [backbone.get_layer(name).output for name in MOBILENET_V2_FEATURES],
-        name="mobilenet_v2_encoder",
-    )
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
-    # Pretrained batch-norm statistics stay as they are (inference mode) while the encoder's
-    # weights are fine-tuned; an encoder trained from scratch learns its statistics.
-    features = encoder(x, training=False) if weights is not None else encoder(x)
-    x = features[-1]
-    for level in reversed(range(len(features) - 1)):
-        filters = config.width * 2**level
-        x = keras.layers.Conv2DTranspose(
-            filters, 3, strides=2, padding="same", use_bias=False, name=f"up{level}_upconv"
-        )(x)
-        x = keras.layers.BatchNormalization(
-            momentum=BATCH_NORM_MOMENTUM, name=f"up{level}_upconv_bn"
-        )(x)
-        x = keras.layers.ReLU(name=f"up{level}_upconv_relu")(x)
-        x = keras.layers.Concatenate(name=f"up{level}_concat")([x, features[level]])
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"up{level}_conv")(
-            x
-        )
-        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"up{level}_bn")(x)
-        x = keras.layers.ReLU(name=f"up{level}_relu")(x)
-    x = keras.layers.Conv2DTranspose(
-        config.num_classes, 3, strides=2, padding="same", name="logits"
-    )(x)
-    return keras.layers.Activation("softmax", dtype="float32", name="predictions")(x)
+def weights_cache_dir() -> Path:
+    """Where downloaded Keras weights are kept: `$KERAS_HOME/models` (default ~/.keras/models)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
 
 
 def weights_host_reachable() -> bool:
-    """Whether the Keras applications' download host answers within 3 seconds."""
-    return tfds_source.host_reachable(*WEIGHTS_HOST)
-
-
-def keras_cache_dirs() -> list[Path]:
-    """Where `keras.utils.get_file` looks for cached weights (`KERAS_HOME`, else ~/.keras)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return [Path(home) / "models", Path("/tmp/.keras/models")]
+    """Whether the host of `WEIGHTS_URL` accepts a connection within seconds."""
+    url = urllib.parse.urlsplit(WEIGHTS_URL)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return tfds_source.host_reachable(url.hostname, port)
 
 
 def encoder_weights_file(config: Config) -> str | None:
-    """The weights file for the encoder, or None for random initial weights.
+    """The encoder's weights file for `--weights`, or None for random initial weights.
 
-    `imagenet` resolves to Keras' cached file; when it is not cached and its download host does
-    not answer within seconds, this fails at once with the file to place instead of letting
-    Keras retry a download for minutes.
+    `imagenet` is Keras' file of MobileNetV2 weights without the classifier, taken from
+    `weights_cache_dir()` or downloaded there by `keras.utils.get_file`. When it is not there
+    and its host cannot be reached, this fails at once with the file to place instead of
+    letting a download retry for minutes.
+
+    Raises:
+        base.UsageError: if the file is neither cached nor reachable.
     """
     if config.weights == "none":
         return None
@@ -575,17 +513,16 @@ def encoder_weights_file(config: Config) -> str | None:
         f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(config.encoder_alpha)}_224"
         "_no_top.h5"
     )
-    for folder in keras_cache_dirs():
-        if (folder / fname).is_file():
-            return str(folder / fname)
-    if not weights_host_reachable():
+    cache = weights_cache_dir()
+    if not (cache / fname).is_file() and not weights_host_reachable():
         raise base.UsageError(
-            f"--weights imagenet: {fname} is not in {keras_cache_dirs()[0]} and "
-            f"{WEIGHTS_HOST[0]} does not answer (offline?). Download {WEIGHTS_URL}{fname} "
-            f"elsewhere and place it in {keras_cache_dirs()[0]}/ or pass --weights FILE with its "
-            "path; or train the encoder from scratch with --weights none"
+            f"--weights imagenet: {fname} is not in {cache} and {WEIGHTS_URL} cannot be "
+            f"reached; place {WEIGHTS_URL}{fname} in {cache}/, pass --weights FILE, or train "
+            "the encoder from scratch with --weights none"
         )
-    return keras.utils.get_file(fname, WEIGHTS_URL + fname, cache_subdir="models")
+    return keras.utils.get_file(
+        fname, WEIGHTS_URL + fname, cache_dir=str(cache.parent), cache_subdir=cache.name
+    )
 
 
 class HyperModel(base.ConfigHyperModel):
@@ -778,9 +715,13 @@ def colour_masks(masks: np.ndarray) -> np.ndarray:
 
 
 def mask_values(config: Config) -> list[int]:
-    """The PNG value of each class: the data's own mask values where the class names are such
-    values (e.g. 0 and 255 for the membrane masks), else ids spread over 0..255."""
-    names = class_names_of(config)
+    """The PNG value of each class in predicted masks.
+
+    Classes read from mask files are named by their mask values (e.g. 0 and 255 for the
+    membrane masks), and masks are written in those values; classes with other names (from
+    the data, or renamed with `--class-names`) get ids spread over 0..255.
+    """
+    names = base.class_names_of(config)
     try:
         values = [int(name) for name in names]
     except ValueError:
@@ -791,16 +732,9 @@ def mask_values(config: Config) -> list[int]:
     return [round(i * 255 / k) for i in range(config.num_classes)]
 
 
-def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, config) -> None:
-    # The class names are data, not flags: record them with the config so that `predict`
-    # can name the classes and write masks in the data's own values.
-    config_file = run_dir / base.CONFIG_FILE
-    values = json.loads(config_file.read_text())
-    values["class_names"] = ",".join(name.replace(",", " ") for name in datasets.class_names)
-    tmp = config_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(values, indent=2) + "\n")
-    os.replace(tmp, config_file)
-
+def write_report(
+    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+) -> None:
     images, truths, preds = [], [], []
     for pixels, masks in datasets.test:
         probs = predict_probabilities(model, pixels, config)
@@ -816,7 +750,7 @@ def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, con
         captions += ["image", "true mask", f"predicted (mean IoU {iou['mean_iou']:.2f})"]
     legend = ", ".join(
         f"{name}: {'/'.join(str(c) for c in PALETTE[i % len(PALETTE)])}"
-        for i, name in enumerate(datasets.class_names)
+        for i, name in enumerate(base.class_names_of(config))
     )
     plots.image_grid(
         pictures,
@@ -857,7 +791,7 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    names = class_names_of(config)
+    names = base.class_names_of(config)
     values = np.array(mask_values(config), np.uint8)
     out_dir = Path(config.output_dir) / NAME / "predictions"
     out_dir.mkdir(parents=True, exist_ok=True)

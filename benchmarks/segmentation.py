@@ -3,15 +3,15 @@
 Run: `python benchmarks/segmentation.py [--data ../shared/data/membrane] [--epochs 150]`
 (`--skip-accuracy` or `--skip-throughput` runs one half only).
 
-The recipe (the defaults here): U-Net depth 4, width 16 with the full-resolution level narrowed
-to 8 filters (the app's default, half of `--width`: 1.93M parameters), fused batch
-normalization (momentum 0.9), batch 4 of random 256x256 crops, Adam at 2e-3 with cosine decay
-over 150 epochs (600 steps), no early stopping (`--patience 150`), cross-entropy plus Dice
-(`--loss ce+dice`), no test-time augmentation (`--tta` to score with it).
+The recipe (the defaults here): U-Net depth 4, width 16 (the full-resolution level with 8
+filters, as the app builds it), fused batch normalization (momentum 0.9), batch 4 of random
+256x256 crops, Adam at 2e-3 with cosine decay over 150 epochs, no early stopping
+(`--patience 150`: two validation images make the validation loss too noisy to stop on),
+cross-entropy plus Dice (`--loss ce+dice`), no test-time augmentation (`--tta` to score with it).
 
 1. Accuracy: `i2dl segmentation train`'s recipe, through `base.train` itself, on the membrane
    slices: 6 of the 24 held out for testing (`--test-fraction 0.25`), 10% of the other 18 for
-   validation, random 256x256 crops for training, whole 512x512 images for testing. Printed: the
+   validation, random crops for training, whole 512x512 images for testing. Printed: the
    membrane class's IoU (label 0, the minority) and the mean IoU, beside the issue's targets
    (0.70 and 0.80), the score of predicting "interior" everywhere, and the same model scored
    with test-time augmentation switched the other way.
@@ -22,44 +22,21 @@ over 150 epochs (600 steps), no early stopping (`--patience 150`), cross-entropy
    one process, taking turns step by step so that a machine busy with other work slows all
    alike. Reported: crops per second from each model's median step time (the app's model also
    with Keras' unfused batch normalization and without batch normalization, for scale), and
-   what the input pipeline delivers on its own.
+   what the input pipeline delivers on its own. Expect the app's model to train at about the
+   plain U-Net's speed; the ratio is noisy on a busy machine.
 
-Measured (seed 0, 2 shared CPU cores; one run each, so a few thousandths either way are noise):
-
-| recipe (depth 4, width 16, batch 4, lr 2e-3)           | membrane IoU | mean IoU | train s |
-|--------------------------------------------------------|--------------|----------|---------|
-| ce, 150 epochs, patience 15 (stopped at 78)            | 0.667        | 0.782    | 1545*   |
-| ce, 100 epochs, no early stopping                      | 0.674        | 0.786    | 1672*   |
-| ce, balanced class weights, 100 epochs                 | 0.682        | 0.779    | 1250*   |
-| ce+dice, 100 epochs                                    | 0.694        | 0.797    | 1712*   |
-| ce+dice, 150 epochs                                    | 0.697        | 0.799    | 860*    |
-| ce+dice, 150 epochs, `--first-width 8` (the defaults)  | 0.704        | 0.802    | 252     |
-
-(* machine load 8-14 from other work; 252 s on a nearly idle machine.) Test-time augmentation (mean
-of the 8 flips and transpositions) moved membrane IoU by -0.004 to +0.002 on the same models:
-the model, trained with flips, is already close to invariant, so it stays off by default.
-
-Throughput (30 steps each; load about 1 besides this benchmark): the width-16 U-Net with Keras'
-`BatchNormalization` trains at 0.75x the plain Keras U-Net, with the fused kernel
-(`FusedBatchNormalization`) at 0.89x (8.64 against 9.69 crops/s; without batch normalization
-0.95x, the rest being the Dice loss object and the IoU metric). Narrowing the full-resolution
-level to 8 filters (`--first-width 8`, the defaults) gives 10.27 against 10.05 crops/s: ratio
-1.02 (unfused 0.92, no batch norm 1.11); an earlier run of 20 steps beside an accuracy run read
-1.03. The margin is small: a busier machine can read either side of 1. Under heavy load (load
-12) the medians are noisy: one such run read 1.25 for the width-16 model.
+Measured figures are in `benchmarks/RESULTS.md`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,9 +46,7 @@ import numpy as np  # noqa: E402
 from _report import record  # noqa: E402
 
 from apps import base, segmentation  # noqa: E402
-
-# The module, not the `unet` function that `i2dl_keras.models` exports under the same name.
-unet_module = importlib.import_module("i2dl_keras.models.unet")
+from i2dl_keras.models.unet import FusedBatchNormalization  # noqa: E402
 
 
 def plain_unet(channels: int, num_classes: int, depth: int, width: int) -> keras.Model:
@@ -106,6 +81,20 @@ def matched_plain_unet(target: int, channels: int, num_classes: int, depth: int)
         metrics=["accuracy"],
     )
     return model
+
+
+def unfused(model: keras.Model, config: segmentation.Config) -> keras.Model:
+    """A fresh copy of the app's model with Keras' own `BatchNormalization`, compiled alike."""
+
+    def clone(layer):
+        kind = layer.__class__
+        if isinstance(layer, FusedBatchNormalization):
+            kind = keras.layers.BatchNormalization
+        return kind.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    segmentation.compile_segmenter(copy, config)
+    return copy
 
 
 def step_rates(models: dict[str, keras.Model], dataset, steps: int) -> dict[str, float]:
@@ -162,14 +151,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--width", type=int, default=16)
-    parser.add_argument(
-        "--first-width", type=int, default=segmentation.Config.first_width, help="0: the app's"
-    )
     parser.add_argument("--loss", default="ce+dice", choices=("ce", "dice", "ce+dice"))
     parser.add_argument("--class-weights", default="none")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    # Two validation images make the validation loss too noisy to stop on: by default the
-    # cosine schedule runs to its end (the best epoch's weights are still restored).
+    # The cosine schedule runs to its end; the best epoch's weights are still restored.
     parser.add_argument("--patience", type=int, default=150)
     parser.add_argument(
         "--tta",
@@ -194,7 +179,6 @@ def main() -> None:
         batch_size=args.batch_size,
         depth=args.depth,
         width=args.width,
-        first_width=args.first_width,
         loss=args.loss,
         class_weights=args.class_weights,
         epochs=args.epochs,
@@ -277,16 +261,11 @@ def main() -> None:
         ours = segmentation.build_model(config)
         plain = matched_plain_unet(ours.count_params(), 1, config.num_classes, config.depth)
         no_bn = segmentation.build_model(dataclasses.replace(config, batch_norm=False))
-        # The app's model with Keras' own BatchNormalization in place of the fused one.
-        with mock.patch.object(
-            unet_module, "FusedBatchNormalization", keras.layers.BatchNormalization
-        ):
-            unfused = segmentation.build_model(config)
         ours_label = "i2dl segmentation (the app's model)"
         plain_label = f"plain Keras U-Net (width {plain.name.rsplit('w', 1)[1]})"
         models = {
             ours_label: ours,
-            "  the same with keras.layers.BatchNormalization (unfused)": unfused,
+            "  the same with keras.layers.BatchNormalization (unfused)": unfused(ours, config),
             "  the same with --no-batch-norm": no_bn,
             plain_label: plain,
         }

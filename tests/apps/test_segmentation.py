@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import socket
 import time
 
 import keras
@@ -42,7 +43,8 @@ def _png(path, image):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    assert cli.main(["segmentation", "train", *FAST, "--output-dir", str(out)]) == 0
+    argv = ["segmentation", "train", *FAST, "--class-names", "bg,fg", "--output-dir", str(out)]
+    assert cli.main(argv) == 0
     (run,) = _runs(out)
     return out, run
 
@@ -61,8 +63,10 @@ def test_train_writes_a_complete_run_folder(trained):
     assert set(metrics["test"]) == {"mean_iou", "iou_per_class", "pixel_accuracy"}
     assert len(metrics["test"]["iou_per_class"]) == 2
     assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_mean_iou"]) == 2
+    # The data names its classes; --class-names renamed them for the model.
+    assert metrics["data"]["class_names"] == ["background", "shape"]
     config = json.loads((run / "config.json").read_text())
-    assert config["num_classes"] == 2 and config["class_names"] == "background,shape"
+    assert config["num_classes"] == 2 and config["class_names"] == ["bg", "fg"]
     assert not list((out / "segmentation").glob(".incomplete-*")), "work folder left behind"
 
 
@@ -152,10 +156,11 @@ def test_predict_writes_masks_and_overlays_of_any_size(trained, tmp_path, capsys
     lines = capsys.readouterr().out.strip().splitlines()[-3:]
     for line, (name, (h, w)) in zip(lines, sorted(sizes.items())):
         path, mask_file, overlay_file, summary = line.split("\t")
-        assert path.endswith(f"{name}.png") and "background" in summary and "shape" in summary
+        assert path.endswith(f"{name}.png")
+        assert [part.split()[0] for part in summary.split(", ")] == ["bg", "fg"]
         mask = tf.io.decode_png(tf.io.read_file(mask_file)).numpy()
         assert mask.shape == (h, w, 1), (name, mask.shape)
-        # Non-numeric class names are written as ids spread over 0..255.
+        # Class names that are not mask values are written as ids spread over 0..255.
         assert set(np.unique(mask)) <= {0, 255}
         assert os.path.getsize(overlay_file) > 1000
     assert str(out) in lines[0]
@@ -255,18 +260,25 @@ def _blob_masks(rng, n, h, w):
     return masks
 
 
+def _augmented(images, masks, **settings):
+    augment = segmentation.joint_augment(segmentation.Config(data="synthetic", **settings))
+    return (t.numpy() for t in augment(tf.constant(images), tf.constant(masks)))
+
+
 def test_augmentation_keeps_masks_aligned_and_creates_no_class():
     rng = np.random.default_rng(0)
     masks = _blob_masks(rng, 16, 40, 48)
     # The image encodes its mask: 100 where the class is 2, 0 elsewhere, and a second channel
     # 30 + 50 * class. Class 1 exists in the data but in none of these masks.
     images = np.stack([masks * 50, 30 + masks * 25], axis=-1).astype(np.uint8)
-    augment = segmentation.JointAugment(crop_size=32, flip=True, rotation=20.0, seed=5)
-    out_images, out_masks = (t.numpy() for t in augment(tf.constant(images), tf.constant(masks)))
+    out_images, out_masks = _augmented(images, masks, crop_size=32, rotation=20.0, seed=5)
     assert out_images.shape == (16, 32, 32, 2) and out_masks.shape == (16, 32, 32)
     assert out_images.dtype == np.float32 and out_masks.dtype == np.uint8
     assert set(np.unique(out_masks)) <= {0, 2}, "interpolation created a class value"
-    # Aligned: wherever a pixel's 5x5 neighbourhood in the mask is one class (so its bilinear
+    # The same transform: the thresholded image is the mask but where the bilinear image and
+    # the nearest-neighbour mask may round a boundary pixel differently.
+    assert np.mean(np.where(out_images[..., 0] > 50, 2, 0) == out_masks) > 0.98
+    # Wherever a pixel's 5x5 neighbourhood in the mask is one class (so its bilinear
     # footprint is too), the transformed image shows exactly that class's intensities.
     windows = np.lib.stride_tricks.sliding_window_view(out_masks, (5, 5), axis=(1, 2))
     uniform = np.all(windows == windows[..., 2:3, 2:3], axis=(-2, -1))
@@ -278,12 +290,43 @@ def test_augmentation_keeps_masks_aligned_and_creates_no_class():
     # Every example drew its own transform (not all crops the same, not the identity).
     assert len({out_masks[i].tobytes() for i in range(16)}) == 16
     assert sum(not np.array_equal(out_masks[i], masks[i, :32, :32]) for i in range(16)) >= 14
-    # The check above is sharp: bilinear masks would have made the absent class 1.
-    transform = segmentation._rotation_transform(tf.constant([0.3]), 40, 48)
-    blurred = keras.ops.image.affine_transform(
-        tf.constant(masks[:1, :, :, None], tf.float32), transform, interpolation="bilinear"
+    # The checks above are sharp: masks rotated bilinearly, as images are, get class 1.
+    blurred = keras.layers.RandomRotation(20.0 / 360.0, seed=5)(masks[..., None] * 1.0)
+    assert np.any(np.round(blurred.numpy()) == 1)
+    # Crops and flips move whole pixels: without rotation the image is exactly its mask.
+    out_images, out_masks = _augmented(images, masks, crop_size=32, rotation=0.0, seed=5)
+    np.testing.assert_array_equal(out_images[..., 0], 50.0 * out_masks)
+    np.testing.assert_array_equal(out_images[..., 1], 30.0 + 25.0 * out_masks)
+    assert sum(not np.array_equal(out_masks[i], masks[i, :32, :32]) for i in range(16)) >= 12
+
+
+def _window_offsets(mask, crop):
+    """Where `crop` sits in `mask` (rows, columns), for every place it matches."""
+    h, w = crop.shape
+    return [
+        (i, j)
+        for i in range(mask.shape[0] - h + 1)
+        for j in range(mask.shape[1] - w + 1)
+        if np.array_equal(mask[i : i + h, j : j + w], crop)
+    ]
+
+
+def test_crops_fall_at_a_place_of_their_own_per_image():
+    # Eight copies of one image: only the crop places can tell them apart.
+    mask = np.random.default_rng(1).integers(0, 3, (40, 48), dtype=np.uint8)
+    masks = np.repeat(mask[None], 8, axis=0)
+    images = (masks[..., None] * 40).astype(np.uint8)
+    out_images, out_masks = _augmented(images, masks, crop_size=24, augment=False, seed=3)
+    np.testing.assert_array_equal(out_images[..., 0], 40.0 * out_masks)
+    places = [_window_offsets(mask, crop) for crop in out_masks]
+    assert all(len(p) == 1 for p in places), "every crop is a window of the image"
+    assert len({p[0] for p in places}) >= 6, places
+    assert (
+        segmentation.joint_augment(
+            segmentation.Config(data="synthetic", crop_size=0, augment=False)
+        )
+        is None
     )
-    assert np.any(np.isin(np.round(blurred.numpy()), [1]))
 
 
 def test_augmentation_in_the_training_pipeline():
@@ -313,6 +356,13 @@ def test_bad_settings_name_the_flag(tmp_path):
         segmentation.make_loss(segmentation.Config(class_weights="1,2", num_classes=3))
     with pytest.raises(base.UsageError, match="images of 16x16 are not multiples of 32"):
         segmentation.make_datasets(segmentation.Config(data="synthetic", depth=5), "train")
+
+
+def test_class_names_must_match_the_data(tmp_path, capsys):
+    argv = ["segmentation", "train", *FAST, "--class-names", "a,b,c", "--output-dir", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "--class-names gives 3 names" in capsys.readouterr().err
+    assert not _runs(tmp_path)
 
 
 def test_losses_follow_the_flags():
@@ -359,10 +409,13 @@ def test_hypermodel_builds_from_default_hyperparameters():
     hypermodel = segmentation.HyperModel(segmentation.Config(depth=2, channels=1, num_classes=3))
     model = hypermodel.build(kt.HyperParameters())
     assert model.output_shape == (None, None, None, 3)
-    assert model.optimizer is not None and model.loss.crossentropy_weight == 1.0
+    # The first choice of each hyperparameter: width 8, learning rate 3e-4, cross-entropy alone.
+    assert model.get_layer("unet").get_layer("down1_conv2").filters == 16
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(3e-4)
+    assert (model.loss.crossentropy_weight, model.loss.dice_weight) == (1.0, 0.0)
 
 
-def test_tune_tiny_search_then_retrain(tmp_path, capsys):
+def test_tune_tiny_search_then_retrain(tmp_path):
     argv = [
         "segmentation",
         "tune",
@@ -379,9 +432,11 @@ def test_tune_tiny_search_then_retrain(tmp_path, capsys):
         str(tmp_path),
     ]
     assert cli.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "trial" in out and "retraining the best" in out
-    assert len(_runs(tmp_path)) == 1
+    assert len(list((tmp_path / "segmentation" / "tuning").glob("random-*/trial_*"))) == 1
+    (run,) = _runs(tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    assert config["width"] in (8, 16, 32) and 3e-4 <= config["learning_rate"] <= 3e-3
+    assert config["loss"] in ("ce", "ce+dice")
 
 
 def test_fcn_learns_with_dice_and_bilinear_upsampling():
@@ -401,7 +456,8 @@ def test_fcn_learns_with_dice_and_bilinear_upsampling():
     config.validate()
     keras.utils.set_random_seed(0)
     model = segmentation.build_model(config)
-    assert model.get_layer("fcn8s").get_layer("logits") is not None
+    upsample = model.get_layer("fcn8s").get_layer("upsample")
+    assert isinstance(upsample, keras.layers.UpSampling2D) and upsample.interpolation == "bilinear"
     source = segmentation.i2dl_data.load_source("synthetic", "segmentation", channels=1)
     images, masks = (np.stack(a)[:16] for a in zip(*source.train.as_numpy_iterator()))
     first = model.train_on_batch(images.astype("float32"), masks, return_dict=True)["loss"]
@@ -432,41 +488,57 @@ def test_encoder_with_random_weights_segments_any_size():
     config.validate()
     model = segmentation.build_model(config)
     assert model.output_shape == (None, None, None, 2)
-    assert model.get_layer("mobilenet_v2_encoder").count_params() > 100_000
+    core = model.get_layer("mobilenet_v2_unet")
+    # --width sets the decoder's full-resolution filters, doubling per level.
+    assert [core.get_layer(f"up{i}_conv").filters for i in range(4)] == [4, 8, 16, 32]
+    assert core.get_layer("up0_bn").momentum == segmentation.BATCH_NORM_MOMENTUM
     x = np.random.default_rng(0).uniform(0, 255, (1, 45, 21, 3)).astype("float32")
     probs = segmentation.predict_probabilities(model, x, config)
     assert probs.shape == (1, 45, 21, 2)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
 
 
-def test_encoder_loads_a_weights_file(tmp_path):
+@pytest.fixture(scope="module")
+def encoder_backbone():
     keras.utils.set_random_seed(7)
-    backbone = keras.applications.MobileNetV2(
+    return keras.applications.MobileNetV2(
         input_shape=(None, None, 3), include_top=False, weights=None, alpha=0.35
     )
-    path = tmp_path / "encoder.weights.h5"
-    backbone.save_weights(path)
-    config = _encoder_config(weights=str(path))
-    config.validate()
-    keras.utils.set_random_seed(8)  # different initial weights: only the file can match
-    model = segmentation.build_model(config)
-    encoder = model.get_layer("mobilenet_v2_encoder")
+
+
+def _assert_encoder_weights(model, backbone):
+    encoder = model.get_layer("mobilenet_v2_unet").get_layer("mobilenet_v2_encoder")
     for name in ("Conv1", "block_6_depthwise", "block_16_project"):
         np.testing.assert_array_equal(
             encoder.get_layer(name).get_weights()[0], backbone.get_layer(name).get_weights()[0]
         )
+
+
+def test_encoder_loads_a_weights_file(tmp_path, encoder_backbone):
+    path = tmp_path / "encoder.weights.h5"
+    encoder_backbone.save_weights(path)
+    config = _encoder_config(weights=str(path))
+    config.validate()
+    keras.utils.set_random_seed(8)  # different initial weights: only the file can match
+    _assert_encoder_weights(segmentation.build_model(config), encoder_backbone)
     with pytest.raises(base.UsageError, match="--weights .*: no such file"):
         _encoder_config(weights=str(tmp_path / "missing.h5")).validate()
     wrong = _encoder_config(weights=str(path), encoder_alpha=0.5)
-    with pytest.raises(base.UsageError, match="cannot load it into MobileNetV2"):
+    with pytest.raises(base.UsageError, match="cannot be loaded into MobileNetV2"):
         segmentation.build_model(wrong)
+
+
+def _refusing_url():
+    """A download address on this machine where nothing listens: it refuses at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/keras-applications/mobilenet_v2/"
 
 
 def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(segmentation, "keras_cache_dirs", lambda: [tmp_path / "keras_home/models"])
-    # Offline as this test must be anywhere: the download host does not answer.
-    monkeypatch.setattr(segmentation, "weights_host_reachable", lambda: False)
+    monkeypatch.setattr(segmentation, "WEIGHTS_URL", _refusing_url())
     started = time.perf_counter()
     argv = [
         "segmentation",
@@ -484,21 +556,23 @@ def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path, monkeypatc
     ]
     assert cli.main(argv) == 2
     assert time.perf_counter() - started < 10
-    err = capsys.readouterr().err
-    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in err
-    assert str(tmp_path / "keras_home/models") in err and "--weights FILE" in err
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in line
+    assert str(tmp_path / "keras_home" / "models") in line and "--weights FILE" in line
 
 
-def test_imagenet_weights_are_taken_from_the_keras_cache(tmp_path, monkeypatch):
-    # A cached file is used without asking the network (here: a file of random weights).
-    cache = tmp_path / "models"
-    cache.mkdir()
-    monkeypatch.setattr(segmentation, "keras_cache_dirs", lambda: [cache])
-    monkeypatch.setattr(segmentation, "weights_host_reachable", lambda: pytest.fail("network"))
+def test_imagenet_weights_are_taken_from_the_keras_cache(tmp_path, monkeypatch, encoder_backbone):
+    # A file in $KERAS_HOME/models, in the format Keras publishes (here of random weights),
+    # is used without asking the network, which refuses.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(segmentation, "WEIGHTS_URL", _refusing_url())
+    (tmp_path / "models").mkdir()
     fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
-    (cache / fname).write_bytes(b"")
+    encoder_backbone.save(tmp_path / "models" / fname)
     config = _encoder_config(weights="imagenet")
-    assert segmentation.encoder_weights_file(config) == str(cache / fname)
+    assert segmentation.encoder_weights_file(config) == str(tmp_path / "models" / fname)
+    keras.utils.set_random_seed(8)
+    _assert_encoder_weights(segmentation.build_model(config), encoder_backbone)
 
 
 # --------------------------------------------------------------------------- real data
@@ -540,15 +614,9 @@ def test_membrane_class_iou_reaches_one_half(shared_data, tmp_path):
     assert metrics["test"]["iou_per_class"][0] >= 0.5, metrics["test"]
 
 
-def test_first_width_narrows_only_the_full_resolution_level():
-    model, config = _small_model(first_width=1)
+def test_unet_narrows_only_the_full_resolution_level():
+    model, _ = _small_model(width=8)
     core = model.get_layer("unet")
-    assert core.get_layer("down0_conv2").output.shape[-1] == 1
-    assert core.get_layer("down1_conv2").output.shape[-1] == 8
-    assert model.count_params() < _small_model(first_width=4)[0].count_params()
-    # The default (0) is half of --width.
-    default = _small_model()[0].get_layer("unet")
-    assert default.get_layer("down0_conv2").output.shape[-1] == 2
-    assert default.get_layer("down1_conv2").output.shape[-1] == 8
-    with pytest.raises(base.UsageError, match="--first-width"):
-        dataclasses.replace(config, first_width=-1).validate()
+    assert core.get_layer("down0_conv2").filters == 4
+    assert core.get_layer("down1_conv2").filters == 16
+    assert core.get_layer("bottom_conv2").filters == 32

@@ -44,8 +44,7 @@ from apps import base, plots
 from i2dl_keras import data as i2dl_data
 from i2dl_keras.data import tfds_source
 from i2dl_keras.losses.dice import Dice
-from i2dl_keras.models import fcn, unet
-from i2dl_keras.models.mobilenet_unet import mobilenet_v2_unet
+from i2dl_keras.models import fcn, mobilenet_v2_unet, unet
 
 NAME = "segmentation"
 TASK = "segmentation"

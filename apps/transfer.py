@@ -1,56 +1,33 @@
-"""Transfer learning: reuse an ImageNet backbone, train a new head on it, then fine-tune its top.
+"""Transfer learning: reuse a pretrained backbone, train a new head on it, then fine-tune its top.
 
-The course's recipe (i2dl summary, "Transfer Learning"): the low-level features a network learned
-on a large data set (edges, corners, textures) serve most other image tasks, so take a pretrained
-backbone from `keras.applications`, freeze it and train only a new classifier head on top
-(stage 1, `--head-epochs` at `--learning-rate`); then unfreeze the top `--unfreeze N` blocks (or
-layers, `--unfreeze-unit`) and fine-tune them with a much smaller rate (stage 2, `--epochs` at
-`--fine-tune-lr`, 1e-5 by default), optionally with discriminative learning rates that shrink by
-`--lr-layer-decay` per block going down (the course's "pre-trained layers are only updated with a
-very small learning rate: different learning rates"). BatchNormalization stays in inference mode
-throughout, so the small target data set never replaces the moving statistics learned on the
-source: the backbone is called with `training=False` as the course and the Keras guide say, but
-in Keras 3 the `training=True` of `fit` overrides that flag for nested models (keras-team/keras
-#20285), so what actually guarantees it is that every BatchNormalization layer stays frozen
-(`trainable=False`, which Keras 3 runs in inference mode) even inside unfrozen blocks. Metrics on
-the validation split are printed after each stage and saved in `stages.json`.
+The course's recipe: freeze a `keras.applications` backbone and train only a new classifier head
+on it (stage 1, `--head-epochs` at `--learning-rate`), then unfreeze its top `--unfreeze` blocks
+and fine-tune them with a much smaller rate (stage 2, `--epochs` at `--fine-tune-lr`), optionally
+smaller still for lower blocks (`--lr-layer-decay`). BatchNormalization stays frozen, so the small
+target data never replaces the statistics learned on the source. Validation metrics after each
+stage are saved in `stages.json`.
 
-Backbones: `--backbone mobilenet_v2` (default), `mobilenet_v3_small`, `mobilenet_v3_large`,
-`efficientnet_b0`, `efficientnet_v2_b0`, `resnet50`, `vgg16`, `densenet121`, and `small_cnn`
-(`i2dl_keras.models.small_cnn`'s conv blocks, for offline work and `--pretrain-on`). Weights:
-`--weights imagenet` (Keras downloads and caches them in `~/.keras/models/`; offline, the error
-names the file to place there), `--weights FILE` (a `.h5` or `.weights.h5` file of backbone
-weights) or `--weights none`. `--pretrain-on SPEC` first trains the backbone on another labelled
-source (e.g. MNIST digits 0-4 with `--pretrain-classes 0,1,2,3,4`), saves it as
-`pretrained_backbone.weights.h5` in the run folder and transfers it to the target data.
+Backbones: `--backbone mobilenet_v2` (default) and the others of `i2dl_keras.models.BACKBONES`,
+or `small_cnn` for small images. Weights: `--weights imagenet` (cached in `$KERAS_HOME/models`,
+default `~/.keras`; offline, the error names the file to place there), `--weights FILE` or
+`--weights none`; `--pretrain-on SPEC` first trains the backbone on another labelled source.
+Data: `--data tf_flowers` (default), `cats_vs_dogs`, a folder of one subfolder per class, or
+`synthetic`; `--classes` keeps some classes and `--labels-per-class N` a few labels of each.
 
-Data: `--data tf_flowers` (TFDS, the default), `cats_vs_dogs`, a folder with one subfolder of
-images per class (any sizes, resized to `--image-size`), or `synthetic`; `--classes` keeps a
-subset of classes and `--labels-per-class N` keeps N labelled training examples per class.
-Training batches are flipped, rotated and zoomed at random (`--no-augment`, `--no-flip`).
-
-The model takes raw RGB pixels in 0-255 (`image_size` square, float); the backbone's own
-`preprocess_input` is part of it, built from standard Keras layers. Metric: test accuracy (and
-top-5 accuracy with 5 or more classes). A good result: about 90% or more on tf_flowers with
-MobileNetV2 and ImageNet weights (the published figure; it could not be measured offline). On
-MNIST digits 5-9 with 20 labels per class, `--backbone small_cnn --head-pool flatten` pretrained
-on digits 0-4 reaches 94% against 90% from scratch (mean of 3 seeds, `benchmarks/transfer.py`);
-with the global-average-pooling head, only the first conv layer transfers well there.
+The model takes raw RGB pixels in 0-255 and preprocesses them itself. Metric: test accuracy (and
+top-5 accuracy with 5 or more classes). Expect about 90% on tf_flowers with MobileNetV2 and
+ImageNet weights (see `benchmarks/transfer.py` for the offline MNIST measurement).
 """
 
 from __future__ import annotations
 
-import contextlib
+import csv
 import dataclasses
 import json
 import os
-import re
-import urllib.parse
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import keras
 import keras_tuner as kt
@@ -58,10 +35,19 @@ import numpy as np
 import tensorflow as tf
 
 from apps import base, plots
-from i2dl_keras import data as i2dl_data
-from i2dl_keras.data.tfds_source import host_reachable
+from i2dl_keras.data import DataError
+from i2dl_keras.data import selection as data_selection
 from i2dl_keras.losses import SparseCategoricalCrossentropy
-from i2dl_keras.models import small_cnn
+from i2dl_keras.models import (
+    BACKBONES,
+    attach_head,
+    backbones,
+    imagenet_weights_file,
+    learning_rate_multipliers,
+    preprocessing_layers,
+    unfreeze_top,
+)
+from i2dl_keras.optimizers import LayerwiseAdam
 
 NAME = "transfer"
 TASK = "image_classification"
@@ -93,51 +79,15 @@ MODEL_CARD_LIMITS = (
     "satellite, documents) fewer layers transfer and more fine-tuning data is needed."
 )
 PRETRAINED_FILE = "pretrained_backbone.weights.h5"
-STAGES_FILE = "stages.json"
-SMALL_CNN_WIDTH = 32
-
-
-@dataclasses.dataclass(frozen=True)
-class BackboneSpec:
-    """How to build a backbone and which `preprocess_input` it expects.
-
-    `preprocess` is Keras' preprocessing mode: `"tf"` (scale to [-1, 1]), `"caffe"` (RGB to BGR,
-    subtract the ImageNet mean), `"torch"` (scale to [0, 1], normalise by the ImageNet mean and
-    standard deviation), `"builtin"` (the application rescales inside itself) or `"unit"`
-    (scale to [0, 1], for `small_cnn`).
-    """
-
-    application: Callable | None
-    preprocess: str
-    has_alpha: bool = False
-    min_size: int = 32
-
-
-BACKBONES = {
-    "mobilenet_v2": BackboneSpec(keras.applications.MobileNetV2, "tf", has_alpha=True),
-    "mobilenet_v3_small": BackboneSpec(
-        keras.applications.MobileNetV3Small, "builtin", has_alpha=True
-    ),
-    "mobilenet_v3_large": BackboneSpec(
-        keras.applications.MobileNetV3Large, "builtin", has_alpha=True
-    ),
-    "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, "builtin"),
-    "efficientnet_v2_b0": BackboneSpec(keras.applications.EfficientNetV2B0, "builtin"),
-    "resnet50": BackboneSpec(keras.applications.ResNet50, "caffe"),
-    "vgg16": BackboneSpec(keras.applications.VGG16, "caffe"),
-    "densenet121": BackboneSpec(keras.applications.DenseNet121, "torch"),
-    # small_cnn checks its own minimum size (see build_backbone).
-    "small_cnn": BackboneSpec(None, "unit", min_size=1),
-}
-
-# keras.applications' ImageNet statistics (imagenet_utils.preprocess_input).
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
+# In the run's backup folder: stage 1's progress per epoch, then its final record.
+STAGE1_PROGRESS = "stage1_progress.weights.h5"
+STAGE1_LOG = "stage1_log.csv"
+STAGE1_RECORD = "stage1.json"
+STAGE1_WEIGHTS = "stage1_weights.npz"
 
 
 @dataclasses.dataclass
-class Config(base.BaseConfig):
+class Config(base.ClassesConfig):
     """Settings of the transfer-learning classifier."""
 
     data: str = base.option(
@@ -175,18 +125,21 @@ class Config(base.BaseConfig):
     )
     augment: bool = base.option(True, "random flips, rotations and zooms of training batches")
     flip: bool = base.option(True, "random horizontal flips (turn off for digits and text)")
-    classes: str = base.option("", "keep only these classes: names or ids, comma-separated")
+    classes: list[str] | None = base.option(
+        None, "keep only these classes (names or ids, comma-separated); all when not given"
+    )
     labels_per_class: int = base.option(
         0, "keep this many labelled training examples per class (0: all)"
     )
     pretrain_on: str | None = base.option(
         None, "first pretrain the backbone on this labelled source (a --data spec)"
     )
-    pretrain_classes: str = base.option("", "classes of --pretrain-on to use (default: all)")
+    pretrain_classes: list[str] | None = base.option(
+        None, "classes of --pretrain-on to use (names or ids, comma-separated); all when not given"
+    )
     pretrain_epochs: int = base.option(10, "most pretraining epochs")
     top_k: int = base.option(3, "classes that predict prints per input")
     num_classes: int = base.option(5, "number of classes (set from the data when training)")
-    class_names: str = base.option("", "JSON list of class names (set from the data)")
 
     def validate(self) -> None:
         super().validate()
@@ -206,6 +159,10 @@ class Config(base.BaseConfig):
                     f"{self.backbone}; pass --weights none (optionally with --pretrain-on SPEC) "
                     "or --weights FILE"
                 )
+            try:
+                imagenet_weights_file(self.backbone, self.image_size, self.alpha)
+            except ValueError as err:
+                raise base.UsageError(f"--weights imagenet: {err}") from None
         elif weights.lower() != "none":
             if not weights.endswith(".h5"):
                 raise base.UsageError(
@@ -243,168 +200,50 @@ class Config(base.BaseConfig):
             )
         if self.top_k < 1:
             raise base.UsageError(f"--top-k must be at least 1, got {self.top_k}")
-        for flag, text in (
+        for flag, tokens in (
             ("--classes", self.classes),
             ("--pretrain-classes", self.pretrain_classes),
         ):
-            _class_tokens(text, flag)
+            if tokens and len(set(tokens)) != len(tokens):
+                raise base.UsageError(f"{flag} {','.join(tokens)}: names a class twice")
+            if tokens is not None and len(tokens) == 1:
+                raise base.UsageError(f"{flag} {','.join(tokens)}: keep at least two classes")
 
 
 # --------------------------------------------------------------------------- data
 
 
-def _class_tokens(text: str, flag: str) -> list[str]:
-    tokens = [t.strip() for t in text.split(",")] if text.strip() else []
-    if any(not t for t in tokens):
-        raise base.UsageError(f"{flag} {text!r}: expected class names or ids separated by commas")
-    if len(set(tokens)) != len(tokens):
-        raise base.UsageError(f"{flag} {text!r}: names a class twice")
-    if len(tokens) == 1:
-        raise base.UsageError(f"{flag} {text!r}: keep at least two classes")
-    return tokens
+def _selector(config: Config, purpose: str, flag: str) -> Callable:
+    """Keeps `config.classes` and, for training, `labels_per_class` labels of each.
 
-
-def _labels(ds: tf.data.Dataset) -> np.ndarray:
-    return np.fromiter(ds.map(lambda x, y: y).as_numpy_iterator(), dtype=np.int64)
-
-
-def _take(ds: tf.data.Dataset, mask: np.ndarray, remap: np.ndarray) -> tf.data.Dataset:
-    """The elements where `mask` is true, in order, with labels mapped through `remap`."""
-    keep, table = tf.constant(mask), tf.constant(remap, tf.int64)
-
-    def kept(index, element):
-        return keep[index]
-
-    def relabelled(index, element):
-        return element[0], tf.gather(table, element[1])
-
-    picked = ds.enumerate().filter(kept).map(relabelled)
-    return picked.apply(tf.data.experimental.assert_cardinality(int(mask.sum())))
-
-
-def select_classes(
-    source: i2dl_data.Source,
-    classes: str,
-    labels_per_class: int,
-    seed: int,
-    flag: str = "--classes",
-) -> i2dl_data.Source:
-    """Keeps some classes of a `Source` (renumbered 0..K-1) and a few labels per class.
-
-    Args:
-        source: The loaded source.
-        classes: Class names or ids, comma-separated, in the order the new ids take; `""`
-            keeps every class.
-        labels_per_class: Keep this many training examples per class, drawn at random with
-            `seed` (validation and test splits are kept whole); `0` keeps all.
-        seed: Which training examples are kept.
-        flag: The flag named in error messages. Defaults to `"--classes"`.
-
-    Returns:
-        The filtered `Source`.
-
-    Raises:
-        DataError: For a class the source does not have.
+    When the source has no test split, one is held out of the whole source first, so the test
+    examples are not a share of the few labelled ones.
     """
-    if not classes.strip() and not labels_per_class:
-        return source
-    labels = {
-        split: _labels(ds)
-        for split, ds in (("train", source.train), ("validation", source.validation))
-        if ds is not None
-    }
-    names = list(source.class_names) or [
-        str(i) for i in range(int(max(v.max(initial=0) for v in labels.values())) + 1)
-    ]
-    keep = list(range(len(names)))
-    if classes.strip():
-        keep = []
-        for token in _class_tokens(classes, flag):
-            if token in names:
-                keep.append(names.index(token))
-            elif token.isdigit() and int(token) < len(names):
-                keep.append(int(token))
-            else:
-                raise i2dl_data.DataError(
-                    f"{flag}: {source.name} has no class {token!r}; its classes are "
-                    + ", ".join(names)
-                )
-        if len(set(keep)) != len(keep):
-            raise i2dl_data.DataError(f"{flag} {classes!r} names one class twice")
-    remap = np.full(len(names), -1, dtype=np.int64)
-    remap[keep] = np.arange(len(keep))
-    notes = list(source.notes)
-    if len(keep) < len(names):
-        notes.append(
-            f"kept {len(keep)} of {len(names)} classes: {', '.join(names[k] for k in keep)}"
-        )
-    splits, counts = {}, {}
-    if source.test is not None:
-        labels["test"] = _labels(source.test)
-    for split, values in labels.items():
-        mask = remap[np.clip(values, 0, len(names) - 1)] >= 0
-        if split == "train" and labels_per_class:
-            rng = np.random.default_rng([seed, 7])
-            chosen = np.zeros_like(mask)
-            short = []
-            for old in keep:
-                candidates = np.flatnonzero(mask & (values == old))
-                if len(candidates) < labels_per_class:
-                    short.append(f"{names[old]} ({len(candidates)})")
-                chosen[rng.permutation(candidates)[:labels_per_class]] = True
-            mask = chosen
-            notes.append(
-                f"kept {labels_per_class} labelled training examples per class (seed {seed}): "
-                f"{int(mask.sum()):,} in all" + (f"; fewer in {', '.join(short)}" if short else "")
-            )
-        if not mask.any():
-            raise i2dl_data.DataError(f"{flag}: no {split} examples of the chosen classes")
-        splits[split] = _take(getattr(source, split), mask, remap)
-        counts[split] = int(mask.sum())
-    return dataclasses.replace(
-        source,
-        train=splits["train"],
-        validation=splits.get("validation"),
-        test=splits.get("test"),
-        class_names=[names[k] for k in keep],
-        num_examples=counts,
-        notes=notes,
-    )
-
-
-def _count(ds: tf.data.Dataset) -> int:
-    n = int(ds.cardinality())
-    return n if n >= 0 else sum(1 for _ in ds)
-
-
-def _selector(config: Config, purpose: str) -> Callable:
-    """`select_classes` for `base.load_datasets`, holding out the test split first when needed."""
     per_class = config.labels_per_class if purpose == "train" else 0
 
-    def select(source: i2dl_data.Source) -> i2dl_data.Source:
-        if per_class and source.test is None:
-            # Test on held-out examples of the whole source, not on a share of the few labels.
-            train, test = i2dl_data.split(source.train, config.test_fraction, config.seed)
-            source = dataclasses.replace(
-                source,
-                train=train,
-                test=test,
-                num_examples={"train": _count(train), "test": _count(test)},
-                notes=[
-                    *source.notes,
-                    f"held out {config.test_fraction:.0%} of the training examples as the test "
-                    f"split (seed {config.seed}) before keeping {per_class} labels per class",
-                ],
-            )
-        return select_classes(source, config.classes, per_class, config.seed)
+    def select(source):
+        if per_class:
+            source = data_selection.hold_out_test(source, config.test_fraction, config.seed)
+        if config.classes:
+            try:
+                source = data_selection.select_classes(source, config.classes)
+            except DataError as err:
+                raise DataError(f"{flag}: {err}") from None
+        if per_class:
+            source = data_selection.sample_per_class(source, per_class, config.seed)
+        return source
 
     return select
 
 
 def load_datasets(
-    config: Config, purpose: str, preprocess: Callable, augment: Callable | None
+    config: Config,
+    purpose: str,
+    preprocess: Callable,
+    augment: Callable | None,
+    flag: str = "--classes",
 ) -> base.Datasets:
-    """`base.load_datasets` with `select_classes` between loading and splitting."""
+    """`base.load_datasets` with the class selection between loading and splitting."""
     size = config.image_size
     return base.load_datasets(
         config,
@@ -414,7 +253,7 @@ def load_datasets(
         augment=augment,
         image_size=(size, size),
         channels=3,
-        select=_selector(config, purpose),
+        select=_selector(config, purpose, flag),
     )
 
 
@@ -441,156 +280,29 @@ def _augmenter(config: Config) -> Callable | None:
 
 
 def make_datasets(config: Config, purpose: str) -> base.Datasets:
-    datasets = load_datasets(config, purpose, _to_float, _augmenter(config))
-    if purpose == "train":
-        # Like num_classes, the class names come from the data and are saved with the run.
-        config.class_names = json.dumps(datasets.class_names)
-    elif config.class_names and json.loads(config.class_names) != datasets.class_names:
-        raise i2dl_data.DataError(
-            f"--data {config.data} has the classes {datasets.class_names}, but the model was "
-            f"trained on {json.loads(config.class_names)}; pass data with the same classes "
-            "(and the same --classes)"
-        )
-    return datasets
+    return load_datasets(config, purpose, _to_float, _augmenter(config))
 
 
 # --------------------------------------------------------------------------- model
 
 
-def preprocessing_layers(backbone: str) -> list[keras.layers.Layer]:
-    """Standard Keras layers that do what the backbone's `preprocess_input` does to 0-255 RGB.
-
-    Built from `Rescaling`, `Normalization` and a frozen 3x3 `Dense` (the caffe mode's RGB->BGR
-    swap and mean subtraction) rather than a `Lambda`, so that the model saves and loads
-    anywhere.
-    """
-    mode = BACKBONES[backbone].preprocess
-    if mode == "tf":
-        return [keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")]
-    if mode == "unit":
-        return [keras.layers.Rescaling(1 / 255.0, name="preprocess")]
-    if mode == "torch":
-        return [
-            keras.layers.Normalization(
-                mean=[255.0 * m for m in _TORCH_MEAN],
-                variance=[(255.0 * s) ** 2 for s in _TORCH_STD],
-                name="preprocess",
-            )
-        ]
-    if mode == "caffe":
-        swap = np.eye(3, dtype=np.float32)[::-1]
-        return [
-            keras.layers.Dense(
-                3,
-                kernel_initializer=keras.initializers.Constant(swap),
-                bias_initializer=keras.initializers.Constant([-m for m in _CAFFE_MEAN_BGR]),
-                trainable=False,
-                name="preprocess",
-            )
-        ]
-    return []
-
-
-def _cache_target(fname: str, cache_dir: str | None, cache_subdir: str) -> Path:
-    """Where `keras.utils.get_file` keeps `fname` (the same rule as Keras' own)."""
-    from keras.src.backend.config import keras_home
-
-    root = os.path.expanduser(cache_dir or keras_home())
-    if not os.access(root, os.W_OK):
-        root = os.path.join("/tmp", ".keras")
-    return Path(root) / cache_subdir / fname
-
-
-@contextlib.contextmanager
-def _guarded_downloads(backbone: str):
-    """Makes Keras' weight download fail at once, with a useful message, when it cannot work.
-
-    Offline, Keras' `get_file` waits on the network before it fails with a bare "URL fetch
-    failure". Here a cached file is used as Keras would use it; a missing one is downloaded only
-    after a 3-second check that its host answers; and every failure names the exact file to
-    place in the cache or to pass as `--weights FILE`.
-    """
-    from keras.src.utils import file_utils
-
-    original = file_utils.get_file
-
-    def get_file(fname=None, origin=None, *args, **kwargs):
-        fname = fname or os.path.basename(urllib.parse.urlsplit(origin).path)
-        target = _cache_target(
-            fname, kwargs.get("cache_dir"), kwargs.get("cache_subdir", "datasets")
-        )
-        file_hash = kwargs.get("file_hash") or kwargs.get("md5_hash")
-        stale = target.exists() and file_hash and not file_utils.validate_file(target, file_hash)
-        if target.exists() and not stale:
-            return original(fname, origin, *args, **kwargs)
-        url = urllib.parse.urlsplit(origin)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        problem = f"{url.hostname} does not answer (offline?)"
-        if host_reachable(url.hostname, port):
-            try:
-                return original(fname, origin, *args, **kwargs)
-            except Exception as err:  # Keras raises a bare Exception for every network error
-                problem = f"the download failed ({str(err).strip().splitlines()[0]})"
-        cache = (
-            f"the cached {target} does not match its published hash"
-            if stale
-            else f"they are not in the Keras cache ({target.parent}/)"
-        )
-        raise base.UsageError(
-            f"--weights imagenet: cannot fetch the ImageNet weights of {backbone}: {problem}, "
-            f"and {cache}. Download {origin} elsewhere and place it as {target}, or pass it as "
-            f"--weights FILE (the file is {fname}); or use --weights none or --pretrain-on SPEC"
-        )
-
-    with mock.patch.object(file_utils, "get_file", get_file):
-        yield
-
-
 def build_backbone(config: Config) -> keras.Model:
-    """The backbone without its classifier, named `"backbone"`, with the asked weights loaded."""
-    spec = BACKBONES[config.backbone]
-    shape = (config.image_size, config.image_size, 3)
+    """The backbone named `"backbone"`, with the weights `config.weights` asks for."""
     weights = config.weights.strip()
-    imagenet = weights.lower() == "imagenet"
-    if spec.application is None:
-        try:
-            net = small_cnn(shape, num_classes=2, width=SMALL_CNN_WIDTH, dropout=0.0)
-        except ValueError as err:
-            raise base.UsageError(
-                f"--image-size {config.image_size} does not suit --backbone small_cnn: {err}"
-            ) from None
-        # Its convolutional part: everything before it flattens or pools the feature map.
-        end = next(
-            layer
-            for layer in net.layers
-            if isinstance(layer, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D))
+    size = config.image_size
+    chosen = {"none": None, "imagenet": "imagenet"}.get(weights.lower(), weights)
+    try:
+        return backbones.build_backbone(config.backbone, (size, size, 3), chosen, config.alpha)
+    except DataError as err:
+        hint = (
+            "; or pass the file as --weights FILE, or use --weights none or --pretrain-on SPEC"
+            if chosen == "imagenet"
+            else ""
         )
-        backbone = keras.Model(net.input, end.input, name="backbone")
-    else:
-        kwargs: dict[str, Any] = dict(
-            input_shape=shape, include_top=False, weights="imagenet" if imagenet else None
-        )
-        if spec.has_alpha:
-            kwargs["alpha"] = config.alpha
-        with _guarded_downloads(config.backbone):
-            backbone = spec.application(**kwargs)
-        # Renamed afterwards: EfficientNetV2 reads its architecture from its `name` argument.
-        backbone.name = "backbone"
-    if not imagenet and weights.lower() != "none":
-        try:
-            backbone.load_weights(os.path.expanduser(weights))
-        except (ValueError, OSError, KeyError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise base.UsageError(
-                f"--weights {weights}: cannot load it into the {config.backbone} backbone at "
-                f"{config.image_size}x{config.image_size}"
-                + (f" with alpha {config.alpha}" if spec.has_alpha else "")
-                + f" ({first}); pass weights saved from the same backbone"
-            ) from None
-    return backbone
+        raise base.UsageError(f"--weights {weights}: {err}{hint}") from None
 
 
-def attach_head(
+def classifier(
     backbone: keras.Model,
     config: Config,
     num_classes: int,
@@ -598,31 +310,22 @@ def attach_head(
     prefix: str = "head_",
     name: str = "classifier",
 ) -> keras.Model:
-    """Raw pixels -> preprocessing -> `backbone` -> pooling, dropout, [dense], softmax.
+    """Raw pixels -> the backbone's preprocessing -> `backbone` -> the head `config` describes.
 
-    `training=False` (the transfer model) or `None` (ordinary training, for pretraining and
-    from-scratch baselines); head layers are named with `prefix`.
+    `training=False` for the transfer model, `None` for ordinary training (pretraining and
+    from-scratch baselines).
     """
-    inputs = keras.Input((config.image_size, config.image_size, 3), name="images")
-    x = inputs
-    for layer in preprocessing_layers(config.backbone):
-        x = layer(x)
-    # training=False as the Keras guide says; but Keras 3's functional models let the training
-    # flag of the outer call override it (keras-team/keras#20285), so BatchNormalization stays in
-    # inference mode only because `freeze_backbone` and `unfreeze_top` never make it trainable.
-    x = backbone(x, training=training)
-    if config.head_pool == "flatten":
-        x = keras.layers.Flatten(name=f"{prefix}flatten")(x)
-    else:
-        x = keras.layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
-    if config.head_width:
-        x = keras.layers.Dropout(config.dropout, name=f"{prefix}hidden_dropout")(x)
-        x = keras.layers.Dense(config.head_width, activation="relu", name=f"{prefix}dense")(x)
-    x = keras.layers.Dropout(config.dropout, name=f"{prefix}dropout")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation="softmax", dtype="float32", name=f"{prefix}classifier"
-    )(x)
-    return keras.Model(inputs, outputs, name=name)
+    return attach_head(
+        backbone,
+        num_classes,
+        preprocessing_layers(config.backbone),
+        pool=config.head_pool,
+        hidden_units=config.head_width,
+        dropout=config.dropout,
+        training=training,
+        prefix=prefix,
+        name=name,
+    )
 
 
 def _metrics(num_classes: int) -> list:
@@ -635,123 +338,12 @@ def _metrics(num_classes: int) -> list:
 def build_model(config: Config) -> keras.Model:
     """The classifier in its stage-1 state: backbone frozen, compiled at `learning_rate`."""
     backbone = build_backbone(config)
-    model = attach_head(
+    model = classifier(
         backbone, config, config.num_classes, False, "head_", f"transfer_{config.backbone}"
     )
-    freeze_backbone(model)
+    backbone.trainable = False
     compile_stage(model, config, 1)
     return model
-
-
-# --------------------------------------------------------------------------- stages
-
-_BLOCK = re.compile(r"^(.*?(?:block_?\d+[a-z]?|expanded_conv(?:_\d+)?))(?:_|$)")
-
-
-def _block_of(layer_name: str) -> str:
-    match = _BLOCK.match(layer_name)
-    if match:
-        return match.group(1)
-    return layer_name.rsplit("_", 1)[0] if "_" in layer_name else layer_name
-
-
-def backbone_units(backbone: keras.Model, unit: str = "blocks") -> list[list[keras.layers.Layer]]:
-    """The backbone's learnable layers, grouped into blocks (or one per layer), input first.
-
-    Learnable means holding weights and not being a normalisation layer: BatchNormalization
-    stays frozen whatever is unfrozen, and `Normalization` is fixed preprocessing. A block is a
-    run of layers whose names share the application's block prefix (`block_16_` in MobileNetV2,
-    `conv5_block3_` in ResNet50, `block6a_` in EfficientNet, `block5_` in VGG16).
-    """
-    units: list[list[keras.layers.Layer]] = []
-    last = None
-    for layer in backbone.layers:
-        if not layer.weights or isinstance(
-            layer, (keras.layers.BatchNormalization, keras.layers.Normalization)
-        ):
-            continue
-        key = _block_of(layer.name) if unit == "blocks" else layer.name
-        if units and key == last:
-            units[-1].append(layer)
-        else:
-            units.append([layer])
-        last = key
-    return units
-
-
-def freeze_backbone(model: keras.Model) -> None:
-    model.get_layer("backbone").trainable = False
-
-
-def unfreeze_top(model: keras.Model, config: Config) -> list[list[keras.layers.Layer]]:
-    """Makes the top `config.unfreeze` units of the backbone trainable (never its BN layers).
-
-    Returns:
-        The unfrozen units, top first.
-    """
-    backbone = model.get_layer("backbone")
-    units = backbone_units(backbone, config.unfreeze_unit)
-    count = len(units) if config.unfreeze < 0 else min(config.unfreeze, len(units))
-    chosen = units[len(units) - count :][::-1]
-    ids = {id(layer) for unit in chosen for layer in unit}
-    backbone.trainable = True
-    for layer in backbone.layers:
-        layer.trainable = id(layer) in ids
-    return chosen
-
-
-@keras.saving.register_keras_serializable(package="i2dl_keras")
-class LayerwiseAdam(keras.optimizers.Adam):
-    """Adam with a learning-rate multiplier per variable: discriminative fine-tuning.
-
-    Howard & Ruder (2018, ULMFiT) fine-tune lower layers with smaller rates, since they hold the
-    general features that need the least change (the course: "pre-trained layers are only
-    updated with a very small learning rate"). Adam's step does not depend on the gradient's
-    scale, so scaling gradients cannot do this; the rate itself is scaled per variable.
-
-    Args:
-        multipliers: Variable path (`variable.path`) -> factor on the learning rate; variables
-            not named use factor 1. Defaults to `None` (plain Adam).
-        **kwargs: `keras.optimizers.Adam` arguments.
-    """
-
-    def __init__(self, multipliers: dict[str, float] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.multipliers = {str(k): float(v) for k, v in (multipliers or {}).items()}
-        for path, factor in self.multipliers.items():
-            if not factor > 0:
-                raise ValueError(
-                    "Every learning-rate multiplier must be positive. "
-                    f"Received: multipliers[{path!r}]={factor}"
-                )
-        self._scales: list[float] = []
-
-    def build(self, var_list):
-        super().build(var_list)
-        self._scales = [self.multipliers.get(v.path, 1.0) for v in var_list]
-
-    def update_step(self, gradient, variable, learning_rate):
-        scale = self._scales[self._get_variable_index(variable)]
-        if scale != 1.0:
-            learning_rate = learning_rate * scale
-        super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self):
-        config = super().get_config()
-        config["multipliers"] = dict(self.multipliers)
-        return config
-
-
-def learning_rate_multipliers(
-    chosen: list[list[keras.layers.Layer]], decay: float
-) -> dict[str, float]:
-    """`decay ** i` for the variables of the i-th unfrozen unit from the top (the top has 1)."""
-    return {
-        variable.path: decay**depth
-        for depth, unit in enumerate(chosen)
-        for layer in unit
-        for variable in layer.trainable_weights
-    }
 
 
 def compile_stage(
@@ -774,8 +366,73 @@ def compile_stage(
     )
 
 
-# Validation metrics after each stage, for `write_report` (keyed by model, dropped with it).
-_STAGE_REPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# --------------------------------------------------------------------------- stages
+
+
+def _backup(callbacks) -> keras.callbacks.BackupAndRestore | None:
+    return next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
+
+
+def _backup_epoch(backup: keras.callbacks.BackupAndRestore | None) -> int:
+    """The epoch `backup` resumes from: what its `training_metadata.json` records, else 0."""
+    if backup is None:
+        return 0
+    path = Path(backup.backup_dir) / "training_metadata.json"
+    return int(json.loads(path.read_text())["epoch"]) if path.is_file() else 0
+
+
+def _stage1_callbacks(callbacks: list, state_dir: Path | None) -> list:
+    """Stage 1's callbacks: a weights checkpoint and a log per epoch in place of the backup.
+
+    `BackupAndRestore` would make `fit` start stage 2 from stage 1's resumed epoch; the
+    checkpoint and log let a rerun resume stage 1 with an explicit `initial_epoch` instead.
+    """
+    kept = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
+    if state_dir is None or len(kept) == len(callbacks):
+        return kept
+    state_dir.mkdir(parents=True, exist_ok=True)
+    index = next(
+        i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.BackupAndRestore)
+    )
+    own = [
+        keras.callbacks.ModelCheckpoint(str(state_dir / STAGE1_PROGRESS), save_weights_only=True),
+        keras.callbacks.CSVLogger(str(state_dir / STAGE1_LOG), append=True),
+    ]
+    return kept[:index] + own + kept[index:]
+
+
+def _stage1_progress(model: keras.Model, state_dir: Path | None) -> tuple[int, dict]:
+    """Epochs of stage 1 finished before an interruption and their history; loads their weights."""
+    if state_dir is None:
+        return 0, {}
+    log, weights = state_dir / STAGE1_LOG, state_dir / STAGE1_PROGRESS
+    if not (log.is_file() and weights.is_file()):
+        return 0, {}
+    with log.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return 0, {}
+    model.optimizer.build(model.trainable_variables)  # so its state loads too
+    model.load_weights(weights)
+    history = {k: [float(row[k]) for row in rows] for k in rows[0] if k != "epoch"}
+    return int(rows[-1]["epoch"]) + 1, history
+
+
+def _load_stage1(model: keras.Model, state_dir: Path | None):
+    if state_dir is None or not (state_dir / STAGE1_RECORD).is_file():
+        return None
+    record = json.loads((state_dir / STAGE1_RECORD).read_text())
+    with np.load(state_dir / STAGE1_WEIGHTS) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    return record["history"], int(record["end_epoch"]), record["report"]
+
+
+def _save_stage1(model, state_dir: Path, history: dict, end_epoch: int, report: dict) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(state_dir / STAGE1_WEIGHTS, *model.get_weights())
+    tmp = state_dir / (STAGE1_RECORD + ".tmp")
+    tmp.write_text(json.dumps({"history": history, "end_epoch": end_epoch, "report": report}))
+    os.replace(tmp, state_dir / STAGE1_RECORD)  # written last: it marks stage 1 as finished
 
 
 def _report_stage(model, validation, what: str, epochs: int, report) -> dict:
@@ -785,28 +442,10 @@ def _report_stage(model, validation, what: str, epochs: int, report) -> dict:
         "epochs_run": epochs,
         "validation": {k: float(v) for k, v in result.items()},
     }
-    _STAGE_REPORTS.setdefault(model, []).append(entry)
     if report is not None:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["validation"].items())
         report(f"{what}: {epochs} epoch(s); validation {shown}")
     return entry
-
-
-def _load_stage1(model: keras.Model, state_dir: Path | None):
-    if state_dir is None or not (state_dir / "stage1.json").is_file():
-        return None
-    state = json.loads((state_dir / "stage1.json").read_text())
-    with np.load(state_dir / "stage1_weights.npz") as saved:
-        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
-    return state["history"], int(state["end_epoch"])
-
-
-def _save_stage1(model: keras.Model, state_dir: Path, history: dict, end_epoch: int) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(state_dir / "stage1_weights.npz", *model.get_weights())
-    tmp = state_dir / "stage1.json.tmp"
-    tmp.write_text(json.dumps({"history": history, "end_epoch": end_epoch}))
-    os.replace(tmp, state_dir / "stage1.json")  # written last: it marks stage 1 as finished
 
 
 def train_stages(
@@ -819,66 +458,79 @@ def train_stages(
     *,
     initial_epoch: int = 0,
     end_epoch: int | None = None,
-    state_dir: Path | None = None,
     report: Callable[[str], None] | None = print,
-) -> tuple[dict[str, list[float]], list[int]]:
+) -> base.FitResult:
     """Stage 1 (head only) then stage 2 (top of the backbone), one epoch count across both.
 
     Stage 1 runs epochs `[0, head_epochs)` with the backbone frozen; stage 2 runs from where
     stage 1 ended (early stopping may end it sooner) for `config.epochs` epochs, or up to
     `end_epoch` when given (the tuner's budget); `initial_epoch` skips what an earlier trial
-    trained. With `state_dir`, a finished stage 1 is recorded there, so that a rerun after an
-    interruption in stage 2 resumes it instead of starting over.
+    trained. With a `BackupAndRestore` among `callbacks`, a rerun after an interruption resumes
+    the stage it interrupted: stage 1 from its own checkpoint, stage 2 from the backup.
 
     Returns:
-        `(history, boundaries)`: metric -> values over the epochs run in both stages, and the
-        number of epochs after which stage 1 ended (empty when only one stage ran).
+        The `FitResult`: metric -> values over the epochs run in both stages, the number of
+        epochs after which stage 1 ended (none when only one stage ran), and each stage's
+        validation metrics as `stages`.
     """
     callbacks = list(callbacks)
+    backup = _backup(callbacks)
+    state_dir = Path(backup.backup_dir) / "stages" if backup is not None else None
+    backbone = model.get_layer("backbone")
+    stages: list[dict] = []
     history1: dict = {}
     resumed = _load_stage1(model, state_dir)
     if resumed is not None:
-        history1, stage1_end = resumed
+        history1, stage1_end, entry = resumed
+        stages.append(entry)
         if report is not None:
             report(f"stage 1 finished before the interruption (epoch {stage1_end}); resuming")
     elif initial_epoch < config.head_epochs and (end_epoch is None or end_epoch > initial_epoch):
-        freeze_backbone(model)
+        backbone.trainable = False
         compile_stage(model, config, 1)
-        model._initial_epoch = None  # BackupAndRestore sets it and Keras never resets it
+        done, earlier = _stage1_progress(model, state_dir)
+        start = max(initial_epoch, done)
+        if done and report is not None:
+            report(f"resuming stage 1 after epoch {done}")
         result = model.fit(
             train,
             validation_data=validation,
             epochs=min(config.head_epochs, end_epoch or config.head_epochs),
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
+            initial_epoch=start,
+            callbacks=_stage1_callbacks(callbacks, state_dir),
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles, seeded
         )
-        history1 = result.history
-        start = model._initial_epoch or initial_epoch
-        stage1_end = start + len(history1.get("loss", []))
-        _report_stage(model, validation, "stage 1 (head only, backbone frozen)", stage1_end, report)
+        ran = result.history
+        keys = list(dict.fromkeys([*earlier, *ran]))
+        history1 = {k: earlier.get(k, []) + ran.get(k, []) for k in keys}
+        stage1_end = start + len(ran.get("loss", []))
+        entry = _report_stage(
+            model, validation, "stage 1 (head only, backbone frozen)", stage1_end, report
+        )
+        stages.append(entry)
         if config.unfreeze and state_dir is not None:
-            _save_stage1(model, state_dir, history1, stage1_end)
+            _save_stage1(model, state_dir, history1, stage1_end, entry)
     else:
         stage1_end = initial_epoch
     history2: dict = {}
     stop = end_epoch if end_epoch is not None else stage1_end + config.epochs
     if config.unfreeze and stop > stage1_end:
-        chosen = unfreeze_top(model, config)
+        chosen = unfreeze_top(backbone, config.unfreeze, config.unfreeze_unit)
         compile_stage(model, config, 2, chosen)
-        model._initial_epoch = None
+        # BackupAndRestore resumes an interrupted stage 2 from the epoch its metadata records.
+        start = max(stage1_end, _backup_epoch(backup))
         history2 = model.fit(
             train,
             validation_data=validation,
             epochs=stop,
-            initial_epoch=stage1_end,
+            initial_epoch=start,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles, seeded
         ).history
         # Epochs of stage 2 in all: those before an interruption, then those run here.
-        ran2 = (model._initial_epoch or stage1_end) - stage1_end + len(history2.get("loss", []))
+        ran2 = start - stage1_end + len(history2.get("loss", []))
         layers = sum(len(unit) for unit in chosen)
         what = (
             f"stage 2 (fine-tuning the top {len(chosen)} {config.unfreeze_unit} = {layers} "
@@ -886,13 +538,12 @@ def train_stages(
             + (f", x{config.lr_layer_decay:g} per block down" if config.lr_layer_decay < 1 else "")
             + ")"
         )
-        _report_stage(model, validation, what, ran2, report)
-    model._initial_epoch = None
+        stages.append(_report_stage(model, validation, what, ran2, report))
     keys = list(dict.fromkeys([*history1, *history2]))
     history = {k: [float(v) for v in history1.get(k, []) + history2.get(k, [])] for k in keys}
     ran1 = len(history1.get("loss", []))
     boundaries = [ran1] if ran1 and history2 else []
-    return history, boundaries
+    return base.FitResult(history, boundaries, stages)
 
 
 def pretrain(
@@ -915,7 +566,9 @@ def pretrain(
         classes=config.pretrain_classes,
         labels_per_class=0,
     )
-    datasets = load_datasets(source_config, "train", _to_float, _augmenter(source_config))
+    datasets = load_datasets(
+        source_config, "train", _to_float, _augmenter(source_config), "--pretrain-classes"
+    )
     if report is not None:
         report(
             f"pretraining the {config.backbone} backbone on {datasets.source_name} "
@@ -929,7 +582,7 @@ def pretrain(
     metrics = {k: float(v) for k, v in result.items()}
     if report is not None:
         report("pretraining test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    freeze_backbone(model)
+    backbone.trainable = False
     return metrics, net
 
 
@@ -944,7 +597,7 @@ def train_classifier(
 
     This is how `pretrain` trains on the source, and how a from-scratch baseline is trained.
     """
-    net = attach_head(backbone, config, len(datasets.class_names), None, "pretrain_", "pretraining")
+    net = classifier(backbone, config, len(datasets.class_names), None, "pretrain_", "pretraining")
     backbone.trainable = True
     net.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -962,15 +615,17 @@ def train_classifier(
     return net
 
 
-def fit(model, datasets, config, callbacks, verbose):
+def fit(model, datasets, config, callbacks, verbose) -> base.FitResult:
     """The `fit` hook of `apps.base.train`: optional pretraining, then the two stages.
 
     The work folder of the run (the parent of the `BackupAndRestore` folder) receives the
-    pretrained backbone, and the record of a finished stage 1, so that reruns resume.
+    pretrained backbone, so that a rerun after an interruption does not pretrain again.
     """
-    backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
-    state_dir = Path(backup.backup_dir) / "stages" if backup is not None else None
-    if config.pretrain_on and not (state_dir and (state_dir / "stage1.json").is_file()):
+    backup = _backup(callbacks)
+    stage1_done = (
+        backup is not None and (Path(backup.backup_dir) / "stages" / STAGE1_RECORD).is_file()
+    )
+    if config.pretrain_on and not stage1_done:
         saved = Path(backup.backup_dir).parent / PRETRAINED_FILE if backup is not None else None
         backbone = model.get_layer("backbone")
         if saved is not None and saved.is_file():
@@ -981,24 +636,7 @@ def fit(model, datasets, config, callbacks, verbose):
             if saved is not None:
                 backbone.save_weights(saved)
                 print(f"pretrained backbone saved as {PRETRAINED_FILE} (reuse: --weights FILE)")
-    history, boundaries = train_stages(
-        model,
-        datasets.train,
-        datasets.validation,
-        config,
-        callbacks,
-        verbose,
-        state_dir=state_dir,
-    )
-    if isinstance(model.optimizer, LayerwiseAdam):
-        # A plain optimizer in the saved model lets it load without this module.
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.fine_tune_lr),
-            loss=SparseCategoricalCrossentropy(),
-            metrics=_metrics(config.num_classes),
-        )
-        model.optimizer.build(model.trainable_variables)
-    return history, boundaries
+    return train_stages(model, datasets.train, datasets.validation, config, callbacks, verbose)
 
 
 class HyperModel(base.ConfigHyperModel):
@@ -1029,7 +667,7 @@ class HyperModel(base.ConfigHyperModel):
         )
 
     def fit(self, hp, model, x, *args, validation_data=None, epochs=1, **kwargs):
-        history, _ = train_stages(
+        fitted = train_stages(
             model,
             x,
             validation_data,
@@ -1041,8 +679,8 @@ class HyperModel(base.ConfigHyperModel):
             report=None,
         )
         result = keras.callbacks.History()
-        result.history = history
-        result.epoch = list(range(len(history.get("loss", []))))
+        result.history = fitted.history
+        result.epoch = list(range(len(fitted.history.get("loss", []))))
         return result
 
 
@@ -1067,22 +705,22 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
     return np.concatenate(images), np.concatenate(labels), np.concatenate(probs)
 
 
-def write_report(run_dir: Path, model: keras.Model, datasets: base.Datasets, config) -> None:
-    stages = _STAGE_REPORTS.pop(model, [])
-    (run_dir / STAGES_FILE).write_text(json.dumps(stages, indent=2) + "\n")
+def write_report(
+    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+) -> None:
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
-    n = len(datasets.class_names)
+    names = base.class_names_of(config)
+    n = len(names)
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)
     plots.confusion_matrix_plot(
         matrix,
-        datasets.class_names,
+        names,
         run_dir / "confusion_matrix.png",
         title=f"test confusion matrix (accuracy {np.mean(predicted == labels):.2%})",
     )
     wrong = np.flatnonzero(predicted != labels)
-    names = datasets.class_names
     plots.image_grid(
         np.clip(images[wrong[:32]] / 255.0, 0.0, 1.0),
         [
@@ -1104,15 +742,9 @@ def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), [size, size])
 
 
-def class_names_of(config: Config) -> list[str]:
-    if config.class_names:
-        return list(json.loads(config.class_names))
-    return [str(i) for i in range(config.num_classes)]
-
-
 def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
     """One line per image: the path, then the top-k classes and probabilities, tab-separated."""
-    names = class_names_of(config)
+    names = base.class_names_of(config)
     k = min(config.top_k, len(names))
     lines = []
     for path in base.expand_image_inputs(paths):

@@ -3,37 +3,28 @@
 Run: `python benchmarks/transfer.py [--data ../shared/data/mnist] [--seeds 0 1 2]
 [--head-pool flatten avg]`
 
-The course's claim, measured offline: features learned on one task help another with few labels,
-low-level features transfer while task-specific ones do not. Source task: digits 0-4 of the 6,000
-training images (about 3,000). Target task: digits 5-9 with `--labels-per-class` (20) labelled
-training images per class, 100 in all, of which 10 are held out for validation (early stopping);
-scored on the about 1,000 test images of digits 5-9.
+Source task: digits 0-4 of the MNIST training images. Target task: digits 5-9 with
+`--labels-per-class` labelled training images per class (10 of all of them held out for early
+stopping), scored on the test images of digits 5-9. Every row is built from the app's own pieces
+(`make_datasets` with `classes` and `labels_per_class`, `build_backbone`, `classifier`,
+`pretrain`, `train_stages`): the `small_cnn` backbone at 28x28, random rotations and zooms, and
+the app's head reading the feature map by `--head-pool` (`flatten` or `avg`); the source network
+is pretrained with the same head type.
 
-Every row is built from the app's own pieces (`make_datasets` with `--classes` and
-`--labels-per-class`, `build_backbone`, `attach_head`, `pretrain` as `--pretrain-on` runs it,
-`train_stages`): the `small_cnn` backbone (the convolutional part of
-`i2dl_keras.models.small_cnn`: when measured, conv 32 5x5 - max-pool - conv 64 3x3 - max-pool;
-chosen because it pretrains on 3,000 digits in seconds on 2 CPU cores and is the network the
-digits app uses), 28x28 inputs, random rotations and zooms (no flips) on every training batch,
-and the app's head, reading the feature map by `--head-pool`: `flatten` (keeps where features
-are, as small_cnn's own classifier does) or `avg` (global average pooling, the head for
-ImageNet backbones). The source network is pretrained with the same head type.
+Rows, each the mean (and standard deviation) over the seeds; each seed draws its own labelled
+images and initial weights, shared by all rows of that seed:
 
-Rows, each the mean (and standard deviation) over the seeds; each seed draws its own 100 labelled
-images and its own initial weights, shared by all rows of that seed:
-
-- `scratch`: the whole network trained on the 100 target images from its initial weights.
+- `scratch`: the whole network trained on the target images from its initial weights.
 - `first k conv layer(s) transferred (frozen)`: Yosinski et al.'s (2014) "AnB" experiment: the
-  first k conv layers copied from the pretrained backbone and frozen, the layers above them
-  trained from their initial weights with the head (same budget as scratch). With all conv
-  layers transferred this is "a new head on frozen pretrained features", the app's stage 1.
+  first k conv layers copied from the pretrained backbone and frozen, the layers above trained
+  from their initial weights with the head (same budget as scratch).
 - `app recipe`: what `i2dl transfer train --pretrain-on ... --unfreeze -1` does: stage 1 (head
-  only, `--head-epochs`) then stage 2 with the whole backbone at `--fine-tune-lr`.
-- `source classifier outputs (task-specific)`: the pretrained network's own 0-4 probabilities as
-  the only features, frozen, with a new softmax on top: the most task-specific layer there is.
+  only) then stage 2 with the whole backbone at `--fine-tune-lr`.
+- `source classifier outputs (task-specific)`: the pretrained network's own 0-4 probabilities
+  as the only features, frozen, with a new softmax on top.
 
 Printed per head type: the table, and whether the app recipe beats scratch by at least 3 points
-(the issue's target). Each fit keeps the weights of its best validation loss.
+(the target). Each fit keeps the weights of its best validation loss.
 """
 
 from __future__ import annotations
@@ -53,10 +44,11 @@ import numpy as np  # noqa: E402
 from _report import record  # noqa: E402
 
 from apps import base, transfer  # noqa: E402
+from i2dl_keras.models import backbone_units  # noqa: E402
 
 
 def conv_layers(backbone: keras.Model) -> list[str]:
-    return [unit[0].name for unit in transfer.backbone_units(backbone, "layers")]
+    return [unit[0].name for unit in backbone_units(backbone, "layers")]
 
 
 def train_partly_transferred(config, datasets, initial, pretrained, k, epochs) -> float:
@@ -70,7 +62,7 @@ def train_partly_transferred(config, datasets, initial, pretrained, k, epochs) -
         layer = backbone.get_layer(name)
         layer.set_weights(source.get_layer(name).get_weights())
         layer.trainable = False
-    model = transfer.attach_head(backbone, config, config.num_classes, training=None)
+    model = transfer.classifier(backbone, config, config.num_classes, training=None)
     transfer.compile_stage(model, config, 1)
     model.fit(
         datasets.train,
@@ -78,6 +70,7 @@ def train_partly_transferred(config, datasets, initial, pretrained, k, epochs) -
         epochs=epochs,
         callbacks=[base.early_stopping(config)],
         verbose=0,
+        shuffle=False,  # the pipeline shuffles, seeded
     )
     return transfer.evaluate_model(model, datasets.test, config)["accuracy"]
 
@@ -109,6 +102,7 @@ def source_outputs(config, datasets, source_net, epochs) -> float:
         epochs=epochs,
         callbacks=[base.early_stopping(config)],
         verbose=0,
+        shuffle=False,  # the pipeline shuffles, seeded
     )
     return transfer.evaluate_model(model, datasets.test, config)["accuracy"]
 
@@ -128,10 +122,10 @@ def run_seed(args, seed: int, head_pool: str) -> dict[str, float]:
         batch_size=32,
         learning_rate=3e-3,
         patience=args.patience,
-        classes="5,6,7,8,9",
+        classes=["5", "6", "7", "8", "9"],
         labels_per_class=args.labels_per_class,
         pretrain_on=args.data,
-        pretrain_classes="0,1,2,3,4",
+        pretrain_classes=["0", "1", "2", "3", "4"],
         pretrain_epochs=args.pretrain_epochs,
         head_epochs=args.head_epochs,
         epochs=args.fine_tune_epochs,
@@ -170,17 +164,25 @@ def run_seed(args, seed: int, head_pool: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    parser.add_argument("--data", default=str(default))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--labels-per-class", type=int, default=20)
-    parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--scratch-epochs", type=int, default=60)
-    parser.add_argument("--head-epochs", type=int, default=30)
-    parser.add_argument("--fine-tune-epochs", type=int, default=30)
-    parser.add_argument("--fine-tune-lr", type=float, default=1e-4)
-    parser.add_argument("--patience", type=int, default=15)
+    parser.add_argument("--data", default=str(default), help="folder of the MNIST IDX files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one row per seed")
     parser.add_argument(
-        "--head-pool", nargs="+", default=["flatten", "avg"], choices=["flatten", "avg"]
+        "--labels-per-class", type=int, default=20, help="labelled target images per class"
+    )
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="most source epochs")
+    parser.add_argument(
+        "--scratch-epochs", type=int, default=60, help="most epochs of the scratch and AnB rows"
+    )
+    parser.add_argument("--head-epochs", type=int, default=30, help="most epochs of stage 1")
+    parser.add_argument("--fine-tune-epochs", type=int, default=30, help="most epochs of stage 2")
+    parser.add_argument("--fine-tune-lr", type=float, default=1e-4, help="learning rate of stage 2")
+    parser.add_argument("--patience", type=int, default=15, help="early-stopping patience")
+    parser.add_argument(
+        "--head-pool",
+        nargs="+",
+        default=["flatten", "avg"],
+        choices=["flatten", "avg"],
+        help="head types to measure, one table each",
     )
     args = parser.parse_args()
     if not Path(args.data).exists():

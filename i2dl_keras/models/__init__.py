@@ -1,4 +1,9 @@
-"""i2dl_keras.models: builders of the course's architectures; each returns a plain Keras model."""
+"""i2dl_keras.models: builders of the course's architectures; each returns a plain Keras model.
+
+Transfer learning: `build_backbone` (a `keras.applications` network by name, with its ImageNet
+weights fetched offline-safely), `preprocessing_layers`, `attach_head`, `unfreeze_top` and
+`learning_rate_multipliers`.
+"""
 
 from i2dl_keras.models.alexnet import alexnet
 from i2dl_keras.models.autoencoders import (
@@ -11,9 +16,26 @@ from i2dl_keras.models.autoencoders import (
     sparse_autoencoder,
     stacked_autoencoder,
 )
+from i2dl_keras.models.backbones import (
+    BACKBONES,
+    BackboneSpec,
+    WeightsFile,
+    build_backbone,
+    fetch_imagenet_weights,
+    imagenet_weights_file,
+    keras_cache_dir,
+    preprocessing_layers,
+)
 from i2dl_keras.models.fcn import fcn
+from i2dl_keras.models.fine_tuning import (
+    attach_head,
+    backbone_units,
+    learning_rate_multipliers,
+    unfreeze_top,
+)
 from i2dl_keras.models.inception_net import inception_net
 from i2dl_keras.models.lenet5 import lenet5
+from i2dl_keras.models.mobilenet_unet import mobilenet_v2_unet
 from i2dl_keras.models.resnet import resnet
 from i2dl_keras.models.small_cnn import small_cnn
 from i2dl_keras.models.stacked import (
@@ -37,6 +59,7 @@ __all__ = [
     "greedy_layerwise_pretrain",
     "inception_net",
     "lenet5",
+    "mobilenet_v2_unet",
     "resnet",
     "small_cnn",
     "sparse_autoencoder",
@@ -44,4 +67,16 @@ __all__ = [
     "stacked_layer_pairs",
     "unet",
     "vgg",
+    "BACKBONES",
+    "BackboneSpec",
+    "WeightsFile",
+    "build_backbone",
+    "fetch_imagenet_weights",
+    "imagenet_weights_file",
+    "keras_cache_dir",
+    "preprocessing_layers",
+    "attach_head",
+    "backbone_units",
+    "learning_rate_multipliers",
+    "unfreeze_top",
 ]

@@ -1,6 +1,7 @@
-"""i2dl_keras.optimizers: decoupled weight decay and the course's full-batch optimizers.
+"""i2dl_keras.optimizers: decoupled weight decay, layerwise rates and full-batch optimizers.
 
-`DecoupledWeightDecay` wraps any Keras optimizer for `model.compile`; `LBFGS` and
+`DecoupledWeightDecay` wraps any Keras optimizer for `model.compile`; `LayerwiseAdam` is Adam
+with a learning-rate factor per variable (discriminative fine-tuning); `LBFGS` and
 `LevenbergMarquardt` train small models on the full batch through their `minimize` method and
 return an `OptimizationResult` (they use TensorFlow inside, so they need the TensorFlow backend).
 
@@ -24,8 +25,15 @@ test_course_update_rules.py` pins them to the course's formulas. How the symbols
 """
 
 from i2dl_keras.optimizers.decoupled_weight_decay import DecoupledWeightDecay
+from i2dl_keras.optimizers.layerwise_adam import LayerwiseAdam
 from i2dl_keras.optimizers.lbfgs import LBFGS
 from i2dl_keras.optimizers.levenberg_marquardt import LevenbergMarquardt
 from i2dl_keras.optimizers.optimization_result import OptimizationResult
 
-__all__ = ["LBFGS", "DecoupledWeightDecay", "LevenbergMarquardt", "OptimizationResult"]
+__all__ = [
+    "LBFGS",
+    "DecoupledWeightDecay",
+    "LayerwiseAdam",
+    "LevenbergMarquardt",
+    "OptimizationResult",
+]

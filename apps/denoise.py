@@ -1,51 +1,35 @@
 """Image denoising with the course's autoencoders: a corrupted image in, the clean image out.
 
-Data: scikit-learn's 1,797 8x8 digits by default (`builtin`, offline, resized to `--image-size`);
-`--data mnist` or `--data tfds:fashion_mnist` for TFDS; `--data PATH` for MNIST IDX files or
-one folder of images per class (grayscale, or RGB with `--channels 3`; any size, resized). The
-clean images are corrupted on the fly inside the `tf.data` pipeline (`--noise gaussian` adds
-N(0, level^2) and clips to [0, 1], `salt_pepper` sets a fraction `level` of the pixels to 0 or 1,
-`masking` sets it to 0), fresh noise every epoch, and the model learns to output the clean image
-(the slides' denoising autoencoder procedure, loss BCE or MSE). Validation and test images are
-corrupted once, with noise fixed by `--seed` and each image's position, so every evaluation of a
-run sees the same noisy images.
+Data: any image source of `i2dl_keras.data` read for its `autoencoder` task, labels unused:
+`builtin` (scikit-learn's 8x8 digits, offline), `mnist` or `tfds:NAME`, MNIST IDX files, class
+folders, or a plain folder of unlabelled images (any size, resized to `--image-size`; RGB with
+`--channels 3`). The clean images are corrupted inside the `tf.data` pipeline (`--noise
+gaussian`, `salt_pepper` or `masking`, the functions of `i2dl_keras.layers.corruption`): fresh
+noise every epoch for training, noise fixed per image for validation and test, so every
+evaluation of a run sees the same noisy images. The model learns to output the clean image (the
+slides' denoising autoencoder, loss MSE or BCE).
 
-Metric: PSNR and SSIM (`i2dl_keras.metrics`) of the noisy input and of the denoised output
-against the clean test images, averaged over the images. A good result: on MNIST with Gaussian
-noise of standard deviation 0.5, the noisy images score about 9.4 dB; the default model (99,777
-parameters, 80 epochs of batches of 32 on 5,400 images, MSE) lifts them to about 21.3 dB, a gain
-of about 11.9 dB, and SSIM from about 0.43 to 0.90; with `--epochs 240` it reaches 21.4 dB, a
-gain of 12.0 dB (the issue's target), in three times the training time. The course's plain conv
-autoencoder (81k parameters, 20 epochs, BCE) gains about 10.2 dB (see `benchmarks/denoise.py`).
+Models (`--variant`): `conv`, the default, a U-Net-shaped convolutional autoencoder
+(`i2dl_keras.models.conv_autoencoder`; `--convs-per-stage 1 --no-skip-connections
+--full-resolution-convs 0` gives the course's plain one), or the dense autoencoders of the
+course: `bottleneck`, `sparse`, `contractive` and `stacked`, which is pretrained greedily layer
+pair by layer pair on the clean images before it is fine-tuned end to end.
 
-Models (`--variant`): `conv` (the default, `i2dl_keras.models.conv_autoencoder`) or the dense
-autoencoders of the course, `bottleneck`, `sparse`, `contractive`, and `stacked`, which first
-trains its layer pairs one at a time (greedy layer-wise pretraining on the clean images) and then
-fine-tunes the whole network on the denoising task. The default conv model is U-Net-shaped, still
-an encoder and a decoder: two 3x3 convolutions at full resolution (`--full-resolution-convs`),
-two stride-2 stages of four 3x3 convolutions (`--convs-per-stage`), and each decoder stage also
-sees the encoder's feature map of its resolution (`--skip-connections`), so the code need not
-carry the fine detail; `--convs-per-stage 1 --no-skip-connections --full-resolution-convs 0`
-gives the course's plain conv autoencoder. `--classify` then puts a softmax head on the trained
-encoder and compares it, on `--labels-per-class` labelled training images per class, with the
-same classifier trained from random weights (the slides' "stacking autoencoders, then
-fine-tuning"; see `compare_classifiers` for the protocol); with `--classify-dropouts 0.5,0.7,0.8`
-and `--classify-finetune-rates 0.1,0.3,0.6,1` each of the two chooses its head's dropout and its
-fine-tuning rate by its own validation accuracy.
+`--classify` then shows what the pretraining is worth: a softmax head on the trained encoder,
+trained on `--labels-per-class` labelled images per class (first on the frozen encoder, then
+fine-tuned with it), against the same network trained from random weights on the same images;
+both test accuracies go to `stages.json`. It needs labelled data (classes).
 
-The model takes and returns float pixels in [0, 1], `image_size` square with `channels` channels.
-The exported SavedModel also takes encoded PNG/JPEG bytes of any size.
+Metric: mean PSNR and SSIM of the noisy inputs and of the denoised outputs against the clean test
+images. Expect the default model to lift MNIST under Gaussian noise of deviation 0.5 from about
+9.4 dB to about 21 dB. The model takes and returns float pixels in [0, 1]; the exported
+SavedModel also takes encoded PNG/JPEG bytes of any size.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
-import json
-import os
-import tempfile
-import weakref
 from pathlib import Path
 
 import keras
@@ -54,8 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from apps import base, plots
-from i2dl_keras import data as i2dl_data
 from i2dl_keras import metrics as image_metrics
+from i2dl_keras.layers import gaussian_corruption, masking_corruption, salt_pepper_corruption
 from i2dl_keras.losses import (
     BinaryCrossentropy,
     MeanSquaredError,
@@ -74,7 +58,7 @@ from i2dl_keras.models import (
 )
 
 NAME = "denoise"
-TASK = "image_classification"
+TASK = "autoencoder"
 TUNING_OBJECTIVE = kt.Objective("val_loss", direction="min")
 NOISES = ("gaussian", "salt_pepper", "masking")
 VARIANTS = ("conv", "bottleneck", "sparse", "contractive", "stacked")
@@ -103,7 +87,6 @@ MODEL_FIELDS = (
     "sparsity_weight",
     "contraction",
     "loss",
-    "num_classes",
     "train_examples",
 )
 MODEL_CARD_LIMITS = (
@@ -121,9 +104,7 @@ class Config(base.BaseConfig):
     """Settings of the denoising autoencoder."""
 
     epochs: int = base.option(80, "most training epochs (early stopping may end sooner)")
-    batch_size: int = base.option(
-        32, "images per batch (32 denoised MNIST 0.08 dB better than 64: twice the updates)"
-    )
+    batch_size: int = base.option(32, "images per batch")
     patience: int = base.option(10, "epochs without validation improvement before stopping")
     learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
     image_size: int = base.option(28, "square image size in pixels (images are resized to it)")
@@ -151,9 +132,7 @@ class Config(base.BaseConfig):
         True, "conv: decoder stages also see the encoder's feature maps (a U-Net shape)"
     )
     full_resolution_convs: int = base.option(
-        2,
-        "conv: convolutions at the input's resolution before the first stride-2 stage (with "
-        "--skip-connections the last decoder stage sees their features, not the raw image)",
+        2, "conv: convolutions at the input's resolution before the first stride-2 stage"
     )
     code_size: int = base.option(
         0,
@@ -165,57 +144,11 @@ class Config(base.BaseConfig):
     contraction: float = base.option(1e-3, "contractive: weight of the Jacobian penalty")
     pretrain_epochs: int = base.option(3, "stacked: epochs of each greedy pretraining stage")
     classify: bool = base.option(
-        False, "after training, compare the pretrained encoder with a random one as classifier"
+        False,
+        "after training, compare a classifier on the trained encoder with the same network "
+        "trained from scratch, on few labels (needs labelled data)",
     )
     labels_per_class: int = base.option(10, "--classify: labelled training images per class")
-    classify_epochs: int = base.option(
-        100,
-        "--classify: most epochs of each of the two training stages (pretrained: head on the "
-        "frozen encoder, then all; from scratch: all, at the same two learning rates)",
-    )
-    classify_learning_rate: float = base.option(
-        3e-3,
-        "--classify: Adam's learning rate (the fine-tuning stage: --classify-finetune-rates "
-        "times it)",
-    )
-    classify_patience: int = base.option(
-        20, "--classify: epochs without a better validation accuracy before stopping"
-    )
-    classify_draws: int = base.option(
-        3, "--classify: seeded draws of the labelled images, results averaged"
-    )
-    classify_pool: int = base.option(
-        2, "--classify: max-pooling window on a convolutional code before the head (0: none)"
-    )
-    classify_dropout: float = base.option(0.5, "--classify: dropout rate before the head")
-    classify_dropouts: str = base.option(
-        "",
-        "--classify: dropout rates before the head, comma-separated (e.g. 0.5,0.7,0.8), that "
-        "each arm chooses from in every draw by its own validation accuracy, so that neither "
-        "is judged with a head tuned for the other; empty: --classify-dropout alone",
-    )
-    classify_finetune_rates: str = base.option(
-        "0.1",
-        "--classify: learning rates of the second stage (fine-tuning everything) as fractions of "
-        "--classify-learning-rate, comma-separated; with several, each arm chooses, as for "
-        "--classify-dropouts (every pair of rate and dropout is a trial)",
-    )
-    classify_batch_size: int = base.option(
-        64,
-        "--classify: labelled images per batch, both arms (apart from --batch-size, the "
-        "autoencoder's, so that tuning the denoiser leaves the comparison as it was)",
-    )
-    classify_augment: float = base.option(
-        0.0,
-        "--classify: random shifts up to this fraction of the image side (and rotations up to "
-        "0.4 times it, in turns) of the labelled training images of both arms; 0: none",
-    )
-    classify_skip_features: bool = base.option(
-        True,
-        "--classify: the head also reads the encoder's skip feature maps (--skip-connections), "
-        "pooled to the code's size",
-    )
-    num_classes: int = base.option(10, "number of classes (set from the data when training)")
     train_examples: int = base.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
     )
@@ -231,38 +164,12 @@ class Config(base.BaseConfig):
             "convs_per_stage",
             "hidden",
             "pretrain_epochs",
-        ):
-            if getattr(self, name) < 1:
-                raise base.UsageError(
-                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
-        for name in (
             "labels_per_class",
-            "classify_epochs",
-            "classify_patience",
-            "classify_draws",
-            "classify_batch_size",
         ):
             if getattr(self, name) < 1:
                 raise base.UsageError(
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
-        if self.classify_pool < 0:
-            raise base.UsageError(f"--classify-pool must be 0 or more, got {self.classify_pool}")
-        if not 0.0 <= self.classify_augment < 1.0:
-            raise base.UsageError(
-                f"--classify-augment must be in [0, 1), got {self.classify_augment}"
-            )
-        if not 0.0 <= self.classify_dropout < 1.0:
-            raise base.UsageError(
-                f"--classify-dropout must be in [0, 1), got {self.classify_dropout}"
-            )
-        parse_dropouts(self.classify_dropouts)
-        parse_finetune_rates(self.classify_finetune_rates)
-        if self.classify_learning_rate <= 0:
-            raise base.UsageError(
-                f"--classify-learning-rate must be positive, got {self.classify_learning_rate}"
-            )
         if self.code_size < 0:
             raise base.UsageError(f"--code-size must be 0 or more, got {self.code_size}")
         if self.full_resolution_convs < 0:
@@ -298,40 +205,6 @@ class Config(base.BaseConfig):
         return self.train_noise_level
 
 
-def _parse_rates(text: str, flag: str, valid, expected: str, required: bool = False) -> list[float]:
-    """Comma-separated distinct floats for which `valid` holds, else a UsageError naming `flag`."""
-    parts = [part.strip() for part in text.split(",")] if text.strip() else []
-    try:
-        rates = [float(part) for part in parts]
-    except ValueError:
-        rates = [float("nan")]
-    wrong = not all(valid(rate) for rate in rates) or len(set(rates)) != len(rates)
-    if wrong or (required and not rates):
-        raise base.UsageError(f"{flag} must be {expected} separated by commas, got {text!r}")
-    return rates
-
-
-def parse_dropouts(text: str) -> list[float]:
-    """`--classify-dropouts`: `"0.5,0.7"` -> [0.5, 0.7], `""` -> [] (use `--classify-dropout`)."""
-    return _parse_rates(
-        text,
-        "--classify-dropouts",
-        lambda r: 0.0 <= r < 1.0,
-        "distinct rates in [0, 1) (e.g. 0.5,0.7,0.8)",
-    )
-
-
-def parse_finetune_rates(text: str) -> list[float]:
-    """`--classify-finetune-rates`: `"0.1,1"` -> [0.1, 1.0]; at least one, each in (0, 1]."""
-    return _parse_rates(
-        text,
-        "--classify-finetune-rates",
-        lambda r: 0.0 < r <= 1.0,
-        "one or more distinct fractions in (0, 1] (e.g. 0.1,0.3,0.6,1)",
-        required=True,
-    )
-
-
 def check_noise_level(noise: str, level: float, flag: str) -> None:
     """Raises `UsageError` unless `level` suits `noise` (a deviation <= 1 or a fraction < 1)."""
     if noise == "gaussian":
@@ -355,34 +228,26 @@ def dense_code_size(config: Config) -> int:
 
 
 def corrupt(images: tf.Tensor, noise: str, level: float, seed: tf.Tensor) -> tf.Tensor:
-    """Corrupts float images in [0, 1] with stateless random noise: the same seed, the same noise.
+    """Corrupts float images in [0, 1] with `noise` at `level`; the same seed, the same noise.
 
-    - `"gaussian"`: `clip(x + level * N(0, 1), 0, 1)`;
-    - `"salt_pepper"`: each value is hit with probability `level` and a hit value becomes 0 or 1
-      on a fair coin flip;
-    - `"masking"`: each value is set to 0 with probability `level`.
+    `"gaussian"` adds N(0, level^2) and clips to [0, 1]; `"salt_pepper"` sets each value with
+    probability `level` to 0 or 1; `"masking"` sets it to 0 (`i2dl_keras.layers.corruption`).
 
     Args:
         images: Float images of any shape (one image or a batch).
         noise: One of `NOISES`.
         level: The standard deviation (gaussian) or the probability of a hit.
-        seed: Shape-`[2]` integer tensor seeding the stateless random ops.
+        seed: Shape-`[2]` integer tensor seeding the stateless random draws.
 
     Returns:
         The corrupted images, of the input's shape and dtype, in [0, 1].
     """
-    shape = tf.shape(images)
-    level = tf.cast(level, images.dtype)
     if noise == "gaussian":
-        noisy = images + level * tf.random.stateless_normal(shape, seed, dtype=images.dtype)
-        return tf.clip_by_value(noisy, 0.0, 1.0)
-    hit_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    hit = tf.random.stateless_uniform(shape, hit_seed, dtype=images.dtype) < level
-    if noise == "masking":
-        return tf.where(hit, tf.zeros_like(images), images)
+        return gaussian_corruption(images, level, seed=seed, low=0.0, high=1.0)
     if noise == "salt_pepper":
-        salt = tf.random.stateless_uniform(shape, coin_seed, dtype=images.dtype) < 0.5
-        return tf.where(hit, tf.cast(salt, images.dtype), images)
+        return salt_pepper_corruption(images, level, seed=seed)
+    if noise == "masking":
+        return masking_corruption(images, level, seed=seed)
     raise ValueError(f"`noise` must be one of {NOISES}. Received: noise={noise!r}")
 
 
@@ -434,97 +299,53 @@ def noisy_fixed_pairs(
 
 @dataclasses.dataclass
 class DenoiseDatasets(base.Datasets):
-    """`(noisy, clean)` pipelines, plus the labelled `(clean, label)` ones they are made from."""
+    """`(noisy, clean)` pipelines, plus the clean ones they are made from.
 
-    labelled: base.Datasets | None = None
-
-
-def flat_image_folder(spec: str) -> Path | None:
-    """The folder `spec` names when it holds images and no subfolders (no classes), else None."""
-    lowered = spec.strip().lower()
-    if lowered in ("builtin", "synthetic") or lowered.startswith("tfds:"):
-        return None
-    if lowered in i2dl_data.TFDS_NAMES:
-        return None
-    path = Path(spec).expanduser()
-    if not path.is_dir():
-        return None
-    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    if any(p.is_dir() for p in entries):
-        return None
-    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries):
-        return None
-    return path.resolve()
-
-
-def _load_flat_folder(folder: Path, config: Config, purpose: str, **kwargs) -> base.Datasets:
-    """Loads a folder of images without class subfolders as one class named `images`.
-
-    The data layer reads image folders one subfolder per class; a denoiser needs no labels, so
-    the folder is shown to it as the only class, through a symbolic link in a temporary folder
-    (the images are decoded into memory while loading, so the link can go right after).
+    `clean` holds `(image, image)` pairs, or `(image, label)` when training with `--classify`.
     """
-    with tempfile.TemporaryDirectory(prefix="i2dl-denoise-") as tmp:
-        link = Path(tmp) / "images"
-        os.symlink(folder, link, target_is_directory=True)
-        try:
-            datasets = base.load_datasets(
-                dataclasses.replace(config, data=tmp), TASK, purpose, **kwargs
-            )
-        except i2dl_data.DataError as err:
-            # Name the user's files, not the link's.
-            raise i2dl_data.DataError(str(err).replace(str(link), str(folder))) from None
-    datasets.source_name = f"unlabelled images in {folder}"
-    datasets.notes = [note.replace(str(link), str(folder)) for note in datasets.notes]
-    datasets.notes.append(
-        f"{folder} holds images and no class subfolders: read as one class, so --classify "
-        "does not apply"
-    )
-    return datasets
+
+    clean: base.Datasets | None = None
 
 
 def make_datasets(config: Config, purpose: str) -> DenoiseDatasets:
     size, channels = config.image_size, config.channels
 
-    def preprocess(image, label):
+    def preprocess(image, target):
         pixels = tf.cast(image, tf.float32) / 255.0
-        return tf.ensure_shape(pixels, [size, size, channels]), label
+        return tf.ensure_shape(pixels, [size, size, channels]), target
 
-    options = {"preprocess": preprocess, "image_size": (size, size), "channels": channels}
-    folder = flat_image_folder(config.data) if config.data_format is None else None
-    if folder is not None:
-        labelled = _load_flat_folder(folder, config, purpose, **options)
-    else:
-        labelled = base.load_datasets(config, TASK, purpose, **options)
-    if purpose == "train" and config.classify and len(labelled.class_names) < 2:
+    # Only the classifier comparison needs labels; the autoencoder reads any image source.
+    task = "image_classification" if config.classify and purpose == "train" else TASK
+    clean = base.load_datasets(
+        config, task, purpose, preprocess=preprocess, image_size=(size, size), channels=channels
+    )
+    if task == "image_classification" and len(clean.class_names) < 2:
         raise base.UsageError(
-            f"--classify needs labelled data with at least 2 classes; {labelled.source_name} "
-            f"has {len(labelled.class_names)}"
+            f"--classify needs labelled data with at least 2 classes; {clean.source_name} "
+            f"has {len(clean.class_names)}"
         )
     noise, level, seed = config.noise, config.noise_level, config.seed
     train = validation = None
-    if labelled.train is not None:
-        train = noisy_training_pairs(
-            labelled.train, noise, config.effective_train_noise_level, seed
-        )
-    if labelled.validation is not None:
-        validation = noisy_fixed_pairs(
-            labelled.validation, noise, level, seed, 1, config.batch_size
-        )
-    test = noisy_fixed_pairs(labelled.test, noise, level, seed, 2, config.batch_size)
+    if clean.train is not None:
+        train = noisy_training_pairs(clean.train, noise, config.effective_train_noise_level, seed)
+    if clean.validation is not None:
+        validation = noisy_fixed_pairs(clean.validation, noise, level, seed, 1, config.batch_size)
+    test = noisy_fixed_pairs(clean.test, noise, level, seed, 2, config.batch_size)
     return DenoiseDatasets(
         train,
         validation,
         test,
-        labelled.class_names,
-        labelled.source_name,
-        labelled.notes,
-        labelled.num_examples,
-        labelled=labelled,
+        clean.class_names,
+        clean.source_name,
+        clean.notes,
+        clean.num_examples,
+        clean=clean,
     )
 
 
-def _arrays(dataset: tf.data.Dataset, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def image_arrays(
+    dataset: tf.data.Dataset, canonical: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """All `(x, y)` of a batched dataset as arrays.
 
     With `canonical`, in an order fixed by the contents (label, then a hash of the pixels), not
@@ -649,10 +470,6 @@ class HyperModel(base.ConfigHyperModel):
 
 # --------------------------------------------------------------------------- training stages
 
-# What `fit` learned beyond the history (stacked stages, the classifier comparison), kept for
-# `write_report`, which writes it next to the model.
-_REPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def pretrain_stacked(
     model: keras.Model,
@@ -688,28 +505,28 @@ def pretrain_stacked(
     ]
 
 
-def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose):
-    """Trains the autoencoder: greedy pretraining first for `stacked`, then end to end."""
+def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose) -> base.FitResult:
+    """Trains the autoencoder (greedy pretraining first for `stacked`), then `--classify`.
+
+    The stages (the stacked pretraining, the classifier comparison) go to `stages.json`.
+    """
     history: dict[str, list] = {}
     boundaries: list[int] = []
-    report: dict = {}
+    stages: dict = {}
     if config.variant == "stacked":
-        clean, _ = _arrays(datasets.labelled.train)
-        stages = pretrain_stacked(model, clean, config)
-        after = evaluate_model(model, datasets.test, config)
-        for stage in stages:
+        clean, _ = image_arrays(datasets.clean.train)
+        pretraining = pretrain_stacked(model, clean, config)
+        for stage in pretraining:
             history.setdefault("loss", []).extend(stage["loss"])
             boundaries.append(len(history["loss"]))
             print(
-                f"stacked: pretraining stage {stage['stage']} trained "
-                f"{' and '.join(stage['trains'])} only: reconstruction MSE "
-                f"{stage['loss'][0]:.4f} -> {stage['loss'][-1]:.4f}"
+                f"stacked: pretraining stage {stage['stage']} ({' and '.join(stage['trains'])}): "
+                f"reconstruction MSE {stage['loss'][0]:.4f} -> {stage['loss'][-1]:.4f}"
             )
-        print(
-            "stacked: test after pretraining, before fine-tuning: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in after.items())
-        )
-        report["stacked"] = {"pretraining": stages, "test_after_pretraining": after}
+        stages["stacked"] = {
+            "pretraining": pretraining,
+            "test_after_pretraining": evaluate_model(model, datasets.test, config),
+        }
     fine = base.fit_epochs(model, datasets, config, callbacks, verbose)
     done = len(history.get("loss", []))
     for key, values in fine.items():
@@ -717,27 +534,43 @@ def fit(model, datasets: DenoiseDatasets, config: Config, callbacks, verbose):
         history.setdefault(key, [None] * done)
         history[key] = history[key][:done] + [float(v) for v in values]
     if config.variant == "stacked":
-        report["stacked"]["fine_tuning_epochs"] = len(fine.get("loss", []))
-        print("stacked: fine-tuned end to end with every layer trainable")
+        stages["stacked"]["fine_tuning_epochs"] = len(fine.get("loss", []))
     if config.classify:
-        report["classify"] = compare_classifiers(model, datasets, config)
-        c = report["classify"]
+        c = stages["classify"] = compare_classifiers(model, datasets, config)
         print(
-            f"classify ({c['labels_per_class']} labels per class, {c['train_examples']} "
-            f"images, mean of {c['draws']} draws): pretrained encoder "
-            f"{c['pretrained_accuracy']:.2%} (frozen, head only: "
-            f"{c['pretrained_probe_accuracy']:.2%}), from scratch {c['scratch_accuracy']:.2%} "
-            f"test accuracy, gain {c['gain_points']:+.2f} points"
+            f"classify, {c['labels_per_class']} labels per class: pretrained encoder "
+            f"{c['pretrained_accuracy']:.2%}, from scratch {c['scratch_accuracy']:.2%} "
+            f"test accuracy ({c['gain_points']:+.2f} points)"
         )
-        if len(c["dropouts"]) * len(c["finetune_rates"]) > 1:
-            print(
-                "classify: head dropout / fine-tuning rate chosen by validation accuracy, per "
-                f"draw: pretrained {chosen_settings(c, 'pretrained')}; from scratch "
-                f"{chosen_settings(c, 'scratch')}"
-            )
-    if report:
-        _REPORTS[model] = report
-    return history, boundaries
+    return base.FitResult(history, boundaries, stages or None)
+
+
+# --------------------------------------------------------------------------- classify
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierRecipe:
+    """How `--classify` trains each of its two classifiers.
+
+    The head (`i2dl_keras.models.classifier_from_encoder`): the code max-pooled `pool_size` x
+    `pool_size`, with the skip feature maps pooled to its size (`skip_features`), flattened,
+    dropout, softmax. Stage 1 trains at `learning_rate` (the pretrained encoder frozen, the head
+    alone); stage 2 trains everything at `finetune_rate` times it. Each stage runs at most
+    `epochs` epochs of batches of `batch_size`, stopping after `patience` epochs without a better
+    validation accuracy (best weights restored).
+    """
+
+    pool_size: int | None = 2
+    dropout: float = 0.5
+    skip_features: bool = True
+    learning_rate: float = 3e-3
+    finetune_rate: float = 0.1
+    epochs: int = 100
+    patience: int = 20
+    batch_size: int = 64
+
+
+CLASSIFIER = ClassifierRecipe()
 
 
 def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -750,14 +583,29 @@ def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.sort(np.concatenate(chosen))
 
 
-def _train_classifier(
+def labelled_splits(
+    datasets: DenoiseDatasets,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple | None, tuple[np.ndarray, np.ndarray], int]:
+    """`(train, validation or None, test, num_classes)` of `--classify`'s clean labelled data.
+
+    Each split is `(images, labels)` arrays; the training split in `image_arrays`' canonical
+    order, so that `labelled_subset` picks the same images whatever the pipeline's shuffle.
+    """
+    clean = datasets.clean
+    train = image_arrays(clean.train, canonical=True)
+    validation = image_arrays(clean.validation) if clean.validation is not None else None
+    num_classes = max(len(clean.class_names), int(train[1].max()) + 1)
+    return train, validation, image_arrays(clean.test), num_classes
+
+
+def _fit_stage(
     classifier: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray] | None,
-    epochs: int,
     learning_rate: float,
-    config: Config,
+    recipe: ClassifierRecipe,
+    seed: int,
+    augment=None,
 ) -> int:
     """Trains with Adam, stopping early on the validation accuracy; returns the epochs run."""
     classifier.compile(
@@ -771,34 +619,26 @@ def _train_classifier(
             keras.callbacks.EarlyStopping(
                 monitor="val_accuracy",
                 mode="max",
-                patience=config.classify_patience,
+                patience=recipe.patience,
                 restore_best_weights=True,
             )
         )
-    batch_size = min(config.classify_batch_size, len(x))
-    if config.classify_augment > 0:
-        shift = config.classify_augment
-        augment = keras.Sequential(
-            [
-                keras.layers.RandomTranslation(
-                    shift, shift, fill_mode="constant", seed=config.seed
-                ),
-                keras.layers.RandomRotation(0.4 * shift, fill_mode="constant", seed=config.seed),
-            ]
-        )
+    x, y = train
+    batch_size = min(recipe.batch_size, len(x))
+    if augment is not None:
         x = (
             tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size)
-            .map(lambda images, labels: (augment(images, training=True), labels))
+            .map(lambda images, labels: (augment(images), labels))
         )
-        y = None
+        y = batch_size = None
     history = classifier.fit(
         x,
         y,
-        epochs=epochs,
-        batch_size=None if y is None else batch_size,
-        shuffle=y is not None,  # the augmenting pipeline shuffles, seeded
+        epochs=recipe.epochs,
+        batch_size=batch_size,
+        shuffle=augment is None,  # the augmenting pipeline shuffles, seeded
         validation_data=validation,
         callbacks=callbacks,
         verbose=0,
@@ -806,162 +646,112 @@ def _train_classifier(
     return len(history.history["loss"])
 
 
-def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: Config) -> dict:
-    """Classifies with the trained encoder and with the same network from scratch, on few labels.
-
-    The slides' "stacking autoencoders, then fine-tuning", in the two-step form that keeps the
-    pretrained features (linear probing, then fine-tuning; Kumar et al., 2022): a head
-    (`classifier_from_encoder`: the code, max-pooled `classify_pool` x `classify_pool` when it
-    is a feature map, flattened, dropout `classify_dropout`, softmax) first trains on the
-    frozen pretrained encoder at `classify_learning_rate`, then the whole network fine-tunes at
-    a fraction of it (`classify_finetune_rates`, by default a tenth). The baseline is the same
-    network, every weight trainable from random initial values, through the same two stages at
-    the same two rates.
-    Both arms see the same `labels_per_class` clean training images per class in batches of
-    `classify_batch_size` (not the autoencoder's `batch_size`: batches of 32 instead of 64
-    alone lowered the baseline by 2 points, which would have passed for a gain), start from the
-    same head weights, stop early on the accuracy of the same labelled validation images
-    (`classify_patience`, best weights restored; fixed epochs when there is no validation
-    split) and are scored on the clean test images. This is repeated for `classify_draws`
-    seeded draws of the labelled images and averaged, since 10 labels per class make one draw
-    a noisy estimate. With `classify_augment`, both arms train on randomly shifted and rotated
-    copies of their labelled images. With several `classify_dropouts` or
-    `classify_finetune_rates`, each arm trains once per pair of dropout and fine-tuning rate in
-    every draw and keeps the pair its own validation accuracy prefers (ties: the first listed,
-    dropouts varying fastest), so that neither arm is judged with settings tuned for the other;
-    the draw's record lists every trial. The trained autoencoder itself is left untouched (its
-    weights are copied).
-
-    How much the pretrained encoder helps depends on the baseline: on MNIST with 10 labels per class
-    and the default model, 3.5 to 5.1 points without augmentation (90.1% against 86.6%, and 89.6%
-    against 84.5%, in two sessions with the same seeds, 3 draws each), 4.0 to 5.2 over 9 draws
-    (three trained autoencoders, three sessions: the baseline moves between sessions), 3.5 to 4.3
-    (two trained autoencoders) with `classify_dropouts="0.5,0.7,0.8"`, each arm choosing per draw
-    (the baseline often prefers 0.7 or 0.8 to the default 0.5), and 3.3 to 5.6, 4.6 on average, with
-    `classify_finetune_rates="0.1,0.3,0.6,1"` as well (four trained autoencoders; the pretrained
-    encoder fine-tunes best at 0.6 to 1 times the rate, the baseline is indifferent); with
-    `classify_augment=0.1`, which lifts the from-scratch network to 93.3%, the earlier default's
-    encoder helped not at all (see `benchmarks/denoise.py`).
-    """
-    labelled = datasets.labelled
-    x_train, y_train = _arrays(labelled.train, canonical=True)
-    test = _arrays(labelled.test)
-    validation = _arrays(labelled.validation) if labelled.validation is not None else None
-    num_classes = max(len(labelled.class_names), int(y_train.max()) + 1)
-    dropouts = parse_dropouts(config.classify_dropouts) or [config.classify_dropout]
-    finetune_rates = parse_finetune_rates(config.classify_finetune_rates)
-    if len(dropouts) * len(finetune_rates) > 1 and validation is None:
-        raise base.UsageError(
-            f"--classify-dropouts {config.classify_dropouts!r} --classify-finetune-rates "
-            f"{config.classify_finetune_rates!r}: choosing among several settings needs labelled "
-            "validation images, and these datasets have none"
-        )
-    draws: list[dict] = []
-    for draw in range(config.classify_draws):
-        seed = config.seed + draw
-        subset = labelled_subset(y_train, config.labels_per_class, seed)
-        x, y = x_train[subset], y_train[subset]
-        result: dict = {"seed": seed}
-        for arm in ("pretrained", "scratch"):
-            trials = [
-                _classifier_arm(
-                    arm, model, config, (x, y), validation, test, num_classes, setting, seed
-                )
-                for setting in itertools.product(finetune_rates, dropouts)
-            ]
-            # Chosen on the arm's own validation accuracy; ties go to the setting listed first.
-            best = max(trials, key=lambda t: t.get("validation_accuracy", 0.0))
-            result.update({f"{arm}_{key}": value for key, value in best.items()})
-            if len(trials) > 1:
-                result[f"{arm}_trials"] = trials
-        draws.append(result)
-
-    def mean(key: str) -> float:
-        return float(np.mean([d[key] for d in draws]))
-
-    gains = [100 * (d["pretrained_accuracy"] - d["scratch_accuracy"]) for d in draws]
-    return {
-        "labels_per_class": config.labels_per_class,
-        "train_examples": int(len(subset)),
-        "test_examples": int(len(test[1])),
-        "draws": len(draws),
-        "dropouts": dropouts,
-        "finetune_rates": finetune_rates,
-        "pretrained_probe_accuracy": mean("pretrained_probe_accuracy"),
-        "pretrained_accuracy": mean("pretrained_accuracy"),
-        "scratch_accuracy": mean("scratch_accuracy"),
-        "gain_points": round(float(np.mean(gains)), 2),
-        "gain_points_min": round(float(np.min(gains)), 2),
-        "per_draw": draws,
-    }
+def _accuracy(classifier: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(classifier.evaluate(x, y, verbose=0, return_dict=True)["accuracy"])
 
 
-def chosen_settings(result: dict, arm: str) -> str:
-    """`compare_classifiers`' choice for `arm` in each draw, as `dropout/fine-tuning rate`."""
-    return " ".join(
-        f"{d[f'{arm}_dropout']:g}/{d[f'{arm}_finetune_rate']:g}" for d in result["per_draw"]
-    )
-
-
-def _classifier_arm(
+def train_classifier(
     arm: str,
-    model: keras.Model,
+    autoencoder: keras.Model,
     config: Config,
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray] | None,
     test: tuple[np.ndarray, np.ndarray],
     num_classes: int,
-    setting: tuple[float, float],
     seed: int,
+    recipe: ClassifierRecipe | None = None,
+    augment=None,
 ) -> dict:
-    """One arm of `compare_classifiers` on one draw, with one setting: its accuracies.
+    """Trains one of `--classify`'s two classifiers on `train`; returns its accuracies.
 
-    `setting` is (fine-tuning rate as a fraction of `classify_learning_rate`, head dropout).
-    `pretrained`: the head trains on the frozen copy of `model`'s encoder, then everything
-    fine-tunes at that fraction of the rate. `scratch`: the same network from random weights,
-    every weight trainable through the same two stages. Both start from the same head weights.
+    `arm="pretrained"`: a copy of `autoencoder`'s encoder with the head; the head trains on the
+    frozen encoder, then everything fine-tunes. `arm="scratch"`: the same network from random
+    weights, every weight trainable through the same two stages. Both start from the same head
+    weights (seeded by `seed`); `autoencoder` itself is left untouched.
+
+    Args:
+        arm: `"pretrained"` or `"scratch"`.
+        autoencoder: The trained autoencoder (a model of `build_model(config)`).
+        config: Its config.
+        train: `(images, labels)` to train on.
+        validation: `(images, labels)` for early stopping, or `None` (every stage runs its
+            epochs).
+        test: `(images, labels)` to score.
+        num_classes: Classes of the head.
+        seed: Seeds the scratch network's and the head's initial weights.
+        recipe: The head and the two stages; `None` means `CLASSIFIER`. Defaults to `None`.
+        augment: A batch map `images -> images` applied to the training images. Defaults to
+            `None`.
+
+    Returns:
+        `accuracy` (test), `validation_accuracy` (with `validation`), `epochs` of each stage
+        and, for the pretrained arm, `probe_accuracy` (test, after the frozen stage).
     """
-    finetune_rate, dropout = setting
+    recipe = recipe or CLASSIFIER
     head = {
-        "pool_size": config.classify_pool or None,
-        "dropout": dropout,
-        "skip_features": config.classify_skip_features,
+        "pool_size": recipe.pool_size,
+        "dropout": recipe.dropout,
+        "skip_features": recipe.skip_features,
     }
-    rates = (config.classify_learning_rate, config.classify_learning_rate * finetune_rate)
-
-    def train_stage(classifier: keras.Model, rate: float) -> int:
-        return _train_classifier(
-            classifier, *train, validation, config.classify_epochs, rate, config
-        )
-
-    record: dict = {"dropout": dropout, "finetune_rate": finetune_rate}
+    rates = (recipe.learning_rate, recipe.learning_rate * recipe.finetune_rate)
+    record: dict = {}
     if arm == "pretrained":
         network = build_model(config)
-        network.set_weights(model.get_weights())
+        network.set_weights(autoencoder.get_weights())
         keras.utils.set_random_seed(seed + 2)  # the same head for both arms
         classifier = classifier_from_encoder(
             network, num_classes, freeze_encoder=True, name="pretrained_classifier", **head
         )
-        probe = train_stage(classifier, rates[0])
+        probe = _fit_stage(classifier, train, validation, rates[0], recipe, seed, augment)
         record["probe_accuracy"] = _accuracy(classifier, *test)
         get_encoder(network).trainable = True
-        record["epochs"] = [probe, train_stage(classifier, rates[1])]
-    else:
+        tune = _fit_stage(classifier, train, validation, rates[1], recipe, seed, augment)
+        record["epochs"] = [probe, tune]
+    elif arm == "scratch":
         keras.utils.set_random_seed(seed + 1)
         network = build_model(config)
         keras.utils.set_random_seed(seed + 2)
         classifier = classifier_from_encoder(
             network, num_classes, name="scratch_classifier", **head
         )
-        record["epochs"] = [train_stage(classifier, rate) for rate in rates]
+        record["epochs"] = [
+            _fit_stage(classifier, train, validation, rate, recipe, seed, augment) for rate in rates
+        ]
+    else:
+        raise ValueError(f"`arm` must be 'pretrained' or 'scratch'. Received: arm={arm!r}")
     record["accuracy"] = _accuracy(classifier, *test)
     if validation is not None:
         record["validation_accuracy"] = _accuracy(classifier, *validation)
     return record
 
 
-def _accuracy(classifier: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(classifier.evaluate(x, y, verbose=0, return_dict=True)["accuracy"])
+def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: Config) -> dict:
+    """`--classify`: the pretrained encoder against training from scratch, on few labels.
+
+    The slides' "stacking autoencoders, then fine-tuning": both arms (`train_classifier`) see
+    the same `labels_per_class` clean training images per class, drawn with `config.seed`, stop
+    early on the same labelled validation images and are scored on the clean test images.
+    """
+    train, validation, test, num_classes = labelled_splits(datasets)
+    subset = labelled_subset(train[1], config.labels_per_class, config.seed)
+    train = (train[0][subset], train[1][subset])
+    arms = {
+        arm: train_classifier(arm, model, config, train, validation, test, num_classes, config.seed)
+        for arm in ("pretrained", "scratch")
+    }
+    pretrained, scratch = arms["pretrained"], arms["scratch"]
+    return {
+        "labels_per_class": config.labels_per_class,
+        "train_examples": len(subset),
+        "test_examples": len(test[1]),
+        "seed": config.seed,
+        "pretrained_probe_accuracy": pretrained["probe_accuracy"],
+        "pretrained_accuracy": pretrained["accuracy"],
+        "scratch_accuracy": scratch["accuracy"],
+        "gain_points": round(100 * (pretrained["accuracy"] - scratch["accuracy"]), 2),
+        "pretrained": pretrained,
+        "scratch": scratch,
+    }
 
 
 # --------------------------------------------------------------------------- metric
@@ -1013,7 +803,14 @@ def _display(images) -> list[np.ndarray]:
     return list(np.clip(images, 0.0, 1.0))
 
 
-def write_report(run_dir: Path, model: keras.Model, datasets: DenoiseDatasets, config) -> None:
+def write_report(
+    run_dir: Path,
+    model: keras.Model,
+    datasets: DenoiseDatasets,
+    config: Config,
+    result: base.FitResult,
+) -> None:
+    """`denoised_examples.png`: test images noisy, denoised and clean, with their PSNR."""
     noisy, clean = _first_batch(datasets.test, 8)
     denoised = denoise_images(model, noisy)
     n = len(noisy)
@@ -1028,9 +825,6 @@ def write_report(run_dir: Path, model: keras.Model, datasets: DenoiseDatasets, c
         title=f"test images: noisy ({config.noise} {config.noise_level:g}), denoised, clean",
         columns=n,
     )
-    report = _REPORTS.pop(model, None)
-    if report is not None:
-        (run_dir / "stages.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- predict

@@ -1,4 +1,4 @@
-"""Local image data: one folder per class, or `image/` + `label/` mask pairs.
+"""Local image data: one folder per class, a folder of unlabelled images, or mask pairs.
 
 Decoding happens eagerly in Python with Pillow (see `i2dl_keras.data.images`), so every error
 names its file, and the arrays then feed `tf.data.Dataset.from_tensor_slices`.
@@ -60,9 +60,57 @@ def _choose_channels(headers, channels: int | None) -> tuple[int, list[str]]:
     return 3, []
 
 
+def _decode_splits(
+    root: str, split_paths: dict[str, list[str]], options: ReadOptions, notes: list[str]
+) -> dict[str, tuple[np.ndarray, list[int]]]:
+    """Probes, then decodes every split's images to one size and channel count.
+
+    Returns split -> (the stacked `uint8` images, the indices of the files they came from in
+    that split's list); unreadable files are skipped (with a note) or raise, as `options` say.
+    """
+    all_paths = [p for split in split_paths.values() for p in split]
+    logger.info("checking %d images under %s", len(all_paths), root)
+    headers, bad = image_utils.probe_all(all_paths, skip_bad_files=options.skip_bad_files)
+    good = [h for h in headers if h is not None]
+    if not good:
+        raise DataError(f"None of the {len(all_paths):,} images under {root} could be read")
+    size, size_notes = image_utils.target_size([h.size for h in good], options.image_size)
+    channels, channel_notes = _choose_channels(good, options.channels)
+    notes += size_notes + channel_notes
+
+    header_of = dict(zip(all_paths, headers))
+    decoded = {}
+    logger.info("decoding %d images to %dx%dx%d", len(good), size[0], size[1], channels)
+    for split, split_files in split_paths.items():
+        arrays, kept = [], []
+        for i, path in enumerate(split_files):
+            if header_of[path] is None:
+                continue
+            array = _decode_or_none(
+                lambda p=path: image_utils.decode_image(p, size, channels), path, options, bad
+            )
+            if array is not None:
+                arrays.append(array)
+                kept.append(i)
+        if not arrays:
+            raise DataError(f"No readable images in the {split} split under {root}")
+        decoded[split] = (np.stack(arrays), kept)
+    if bad:
+        notes.append(_skipped_note(bad))
+    return decoded
+
+
+def _ignored_note(ignored: list[str]) -> list[str]:
+    if not ignored:
+        return []
+    return [
+        f"ignored {image_utils.plural(len(ignored), 'file')} that are not images: "
+        f"{paths.short_list(ignored)}"
+    ]
+
+
 def load_image_folders(root: str, options: ReadOptions) -> Source:
     """Reads `root/<class>/*.png` (or `root/train/<class>/...` plus `test/`) into a Source."""
-    notes: list[str] = []
     split_files: dict[str, list[tuple[str, str]]] = {}
     class_names: list[str] | None = None
     ignored: list[str] = []
@@ -95,45 +143,18 @@ def load_image_folders(root: str, options: ReadOptions) -> Source:
                 )
             items += [(os.path.join(class_dir, f), name) for f in images]
         split_files[split] = items
-    if ignored:
-        notes.append(
-            f"ignored {image_utils.plural(len(ignored), 'file')} that are not images: "
-            f"{paths.short_list(ignored)}"
-        )
-
-    all_paths = [p for items in split_files.values() for p, _ in items]
-    logger.info("checking %d images under %s", len(all_paths), root)
-    headers, bad = image_utils.probe_all(all_paths, skip_bad_files=options.skip_bad_files)
-    good = [h for h in headers if h is not None]
-    if not good:
-        raise DataError(f"None of the {len(all_paths):,} images under {root} could be read")
-    size, size_notes = image_utils.target_size([h.size for h in good], options.image_size)
-    channels, channel_notes = _choose_channels(good, options.channels)
-    notes += size_notes + channel_notes
-
+    notes = _ignored_note(ignored)
+    decoded = _decode_splits(
+        root, {split: [p for p, _ in items] for split, items in split_files.items()}, options, notes
+    )
     label_of = {name: i for i, name in enumerate(class_names)}
-    header_of = dict(zip(all_paths, headers))
     datasets, counts = {}, {}
-    logger.info("decoding %d images to %dx%dx%d", len(good), size[0], size[1], channels)
-    for split, items in split_files.items():
-        arrays, labels = [], []
-        for path, name in items:
-            if header_of[path] is None:
-                continue
-            array = _decode_or_none(
-                lambda p=path: image_utils.decode_image(p, size, channels), path, options, bad
-            )
-            if array is not None:
-                arrays.append(array)
-                labels.append(label_of[name])
-        if not arrays:
-            raise DataError(f"No readable images in the {split} split under {root}")
+    for split, (arrays, kept) in decoded.items():
+        labels = [label_of[split_files[split][i][1]] for i in kept]
         datasets[split] = tf.data.Dataset.from_tensor_slices(
-            (np.stack(arrays), np.asarray(labels, dtype=np.int64))
+            (arrays, np.asarray(labels, dtype=np.int64))
         )
         counts[split] = len(arrays)
-    if bad:
-        notes.append(_skipped_note(bad))
     return Source(
         name=f"image folders in {root}",
         task="image_classification",
@@ -142,6 +163,42 @@ def load_image_folders(root: str, options: ReadOptions) -> Source:
         validation=datasets.get("validation"),
         class_names=list(class_names),
         num_examples=counts,
+        notes=notes,
+    )
+
+
+def load_unlabelled_images(root: str, options: ReadOptions) -> Source:
+    """Reads the images directly in `root` (or in `root/train/`, `test/`, ...), without labels.
+
+    The autoencoder task's own format: every element is `(image, image)`, the image being its
+    own target, and the source has no classes. Subfolders other than the split folders and files
+    that are not images are ignored (the latter with a note).
+    """
+    split_files: dict[str, list[str]] = {}
+    ignored: list[str] = []
+    for split, folder in paths.split_dirs(root).items():
+        files = paths.data_files(folder)
+        images = [os.path.join(folder, f) for f in files if image_utils.is_image_file(f)]
+        ignored += [os.path.join(folder, f) for f in files if not image_utils.is_image_file(f)]
+        if not images:
+            raise DataError(
+                f"{folder} holds no images ({', '.join(image_utils.IMAGE_EXTENSIONS)}) directly "
+                "in it: a folder of unlabelled images keeps them at its top level"
+            )
+        split_files[split] = images
+    notes = _ignored_note(ignored)
+    decoded = _decode_splits(root, split_files, options, notes)
+    datasets = {
+        split: tf.data.Dataset.from_tensor_slices(arrays).map(lambda image: (image, image))
+        for split, (arrays, _) in decoded.items()
+    }
+    return Source(
+        name=f"unlabelled images in {root}",
+        task="autoencoder",
+        train=datasets["train"],
+        test=datasets.get("test"),
+        validation=datasets.get("validation"),
+        num_examples={split: len(arrays) for split, (arrays, _) in decoded.items()},
         notes=notes,
     )
 

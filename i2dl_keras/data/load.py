@@ -6,7 +6,13 @@ import logging
 
 from i2dl_keras.data import generated, local, tfds_source
 from i2dl_keras.data.errors import DataError
-from i2dl_keras.data.source import FORMATS, Source, check_options, check_task
+from i2dl_keras.data.source import (
+    FORMATS,
+    Source,
+    check_options,
+    check_task,
+    images_as_targets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +47,24 @@ def load_source(
       or any other as `tfds:NAME`. A known name always means TFDS; write `./mnist` for a local
       folder of that name. Nothing is downloaded unless `download=True`.
     * A local file or folder, its format detected from the names in it (`data_format` forces one
-      of `idx`, `image_folders`, `image_mask_pairs`, `text_files`, `text_folders`, `csv`, `tsv`).
-      Local data is decoded into memory with Pillow / NumPy / Python up front, so that every
-      error names its file; `train/`, `validation/` (or `val/`) and `test/` subfolders, when
-      present, become the splits.
+      of `idx`, `image_folders`, `unlabelled_images`, `image_mask_pairs`, `text_files`,
+      `text_folders`, `csv`, `tsv`). Local data is decoded into memory with Pillow / NumPy /
+      Python up front, so that every error names its file; `train/`, `validation/` (or `val/`)
+      and `test/` subfolders, when present, become the splits. A folder of images without class
+      subfolders (`unlabelled_images`) serves the `autoencoder` task only.
 
     Elements: images `uint8 [H, W, C]` with `C` 1 or 3 (`channels` forces one) and `int64` labels;
     segmentation pairs `(uint8 [H, W, C], uint8 [H, W])` with masks of class ids 0..K-1, the
     distinct mask values mapped in sorted order and named in `class_names`; text `(tf.string,
-    int64)`. `image_size` resizes images bilinearly and masks by nearest neighbour; without it,
-    local images of mixed sizes are resized to the most common size, with a note.
+    int64)`. The `autoencoder` task reads every image source (image classification data without
+    its labels, or a folder of unlabelled images) as `(image, image)` pairs, with no classes.
+    `image_size` resizes images bilinearly and masks by nearest neighbour; without it, local
+    images of mixed sizes are resized to the most common size, with a note.
 
     Args:
         spec: What to load (see above).
-        task: `"image_classification"`, `"segmentation"` or `"text_classification"`.
+        task: `"image_classification"`, `"segmentation"`, `"text_classification"` or
+            `"autoencoder"`.
         data_dir: Where TFDS keeps prepared data sets; `None` uses TFDS' default. Defaults to
             `None`.
         data_format: Force the format of a local path. Defaults to `None` (detect).
@@ -112,6 +122,21 @@ def load_source(
             f"--data-format {data_format} applies to local paths only, not to --data {spec}"
         )
     logger.info("loading %s data for %s", spec, task)
+    if task == "autoencoder" and kind != "local":
+        # Every built-in and TFDS image source serves an autoencoder, its labels dropped.
+        return images_as_targets(
+            load_source(
+                spec,
+                "image_classification",
+                data_dir=data_dir,
+                encoding=encoding,
+                skip_bad_files=skip_bad_files,
+                download=download,
+                image_size=image_size,
+                channels=channels,
+                seed=seed,
+            )
+        )
     if kind == "builtin":
         return generated.load_builtin(task, options)
     if kind == "synthetic":

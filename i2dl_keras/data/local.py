@@ -7,12 +7,20 @@ import os
 from i2dl_keras.data import idx, image_files, paths, text_files
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.images import IMAGE_EXTENSIONS, is_image_file
-from i2dl_keras.data.source import FORMAT_TASKS, FORMATS, ReadOptions, Source
+from i2dl_keras.data.source import (
+    FORMAT_TASKS,
+    FORMATS,
+    ReadOptions,
+    Source,
+    images_as_targets,
+)
 
 # What detection looks for, in the words of its error message.
 FORMAT_DESCRIPTIONS = {
     "idx": "MNIST IDX files (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])",
     "image_folders": "one subfolder of images per class (optionally under train/ and test/)",
+    "unlabelled_images": "a folder of images without class subfolders (optionally under train/ "
+    "and test/), for autoencoders",
     "image_mask_pairs": "image/ and label/ folders of images and masks with matching names",
     "text_files": "one text file per class with one example per line (e.g. rt-polarity.pos/.neg)",
     "text_folders": "one subfolder per class holding one .txt file per example (aclImdb layout)",
@@ -80,14 +88,13 @@ def detect_format(path: str) -> str:
         return "csv"
     if any(f.endswith((".tsv", ".tab")) for f in lowered):
         return "tsv"
-    plain = [f for f in paths.data_files(base) if not is_image_file(f)]
-    if len(plain) >= 2:
+    files = paths.data_files(base)
+    images = sum(1 for f in files if is_image_file(f))
+    plain = len(files) - images
+    if images and images >= plain:
+        return "unlabelled_images"
+    if plain >= 2:
         return "text_files"
-    if any(is_image_file(f) for f in paths.data_files(base)):
-        raise DataError(
-            f"{base} holds images but no class subfolders: put each class's images in a "
-            f"subfolder named after the class ({', '.join(IMAGE_EXTENSIONS)})"
-        )
     raise DataError(f"No recognisable data format in {path}. Looked for: {_looked_for()}")
 
 
@@ -101,6 +108,15 @@ def load_local(path: str, task: str, data_format: str | None, options: ReadOptio
             f"Unknown data format {data_format!r}: expected one of {', '.join(FORMATS)}"
         )
     fmt = data_format or detect_format(path)
+    if fmt == "unlabelled_images" and task == "image_classification":
+        base = paths.split_dirs(path)["train"] if os.path.isdir(path) else path
+        raise DataError(
+            f"{base} holds images but no class subfolders: put each class's images in a "
+            f"subfolder named after the class ({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    if task == "autoencoder" and FORMAT_TASKS[fmt] == "image_classification":
+        # Image classification data serves an autoencoder too, its labels dropped.
+        return images_as_targets(load_local(path, "image_classification", fmt, options))
     if FORMAT_TASKS[fmt] != task:
         raise DataError(
             f"{path} holds {fmt} data ({FORMAT_DESCRIPTIONS[fmt]}), which serves "
@@ -114,6 +130,7 @@ def load_local(path: str, task: str, data_format: str | None, options: ReadOptio
         raise DataError(f"Format {fmt} reads a folder, but {path} is a file")
     loaders = {
         "image_folders": image_files.load_image_folders,
+        "unlabelled_images": image_files.load_unlabelled_images,
         "image_mask_pairs": image_files.load_image_mask_pairs,
         "text_files": text_files.load_text_files,
         "text_folders": text_files.load_text_folders,

@@ -9,14 +9,25 @@ import tensorflow as tf
 
 from i2dl_keras.data.errors import DataError
 
-TASKS = ("image_classification", "segmentation", "text_classification")
+TASKS = ("image_classification", "segmentation", "text_classification", "autoencoder")
 
-FORMATS = ("idx", "image_folders", "image_mask_pairs", "text_files", "text_folders", "csv", "tsv")
+FORMATS = (
+    "idx",
+    "image_folders",
+    "unlabelled_images",
+    "image_mask_pairs",
+    "text_files",
+    "text_folders",
+    "csv",
+    "tsv",
+)
 
-# The task each local format serves.
+# The task each local format serves. The autoencoder task also reads every image
+# classification format, without its labels (`images_as_targets`).
 FORMAT_TASKS = {
     "idx": "image_classification",
     "image_folders": "image_classification",
+    "unlabelled_images": "autoencoder",
     "image_mask_pairs": "segmentation",
     "text_files": "text_classification",
     "text_folders": "text_classification",
@@ -31,11 +42,13 @@ class Source:
 
     Elements are `(x, y)` pairs. Images are `uint8` tensors `[H, W, C]` with `C` 1 or 3 and labels
     `int64` scalars; segmentation pairs are a `uint8 [H, W, C]` image and a `uint8 [H, W]` mask of
-    class ids `0..K-1`; text elements are a `tf.string` scalar (UTF-8) and an `int64` label.
+    class ids `0..K-1`; text elements are a `tf.string` scalar (UTF-8) and an `int64` label; the
+    autoencoder task pairs each image with itself, its reconstruction target, and has no classes.
 
     Args:
         name: Human description, e.g. `"MNIST IDX files in /x/mnist"`.
-        task: `"image_classification"`, `"segmentation"` or `"text_classification"`.
+        task: `"image_classification"`, `"segmentation"`, `"text_classification"` or
+            `"autoencoder"`.
         train: The training split, unbatched.
         test: The test split, or `None` when the source has no test split of its own.
         validation: The validation split, or `None`. Defaults to `None`.
@@ -71,6 +84,25 @@ class ReadOptions:
     encoding: str | None = None
     skip_bad_files: bool = False
     seed: int = 0
+
+
+def images_as_targets(source: Source) -> Source:
+    """An image classification source as an autoencoder source: `(image, image)`, no classes."""
+
+    def pair(image, _label):
+        return image, image
+
+    def unlabel(ds):
+        return None if ds is None else ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return dataclasses.replace(
+        source,
+        task="autoencoder",
+        train=unlabel(source.train),
+        test=unlabel(source.test),
+        validation=unlabel(source.validation),
+        class_names=[],
+    )
 
 
 def check_task(task: str) -> str:

@@ -3,6 +3,7 @@
 import keras
 
 from i2dl_keras.layers import _checks
+from i2dl_keras.layers.corruption import masking_corruption
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -13,7 +14,8 @@ class MaskingNoise(keras.layers.Layer):
     element is independently set to `0` with probability `rate`, and the rest pass through
     unchanged. Unlike `keras.layers.Dropout`, the kept elements are *not* scaled by
     `1 / (1 - rate)`: the corrupted input must look like a damaged version of the data, and the
-    target stays the clean input. At inference the layer is the identity.
+    target stays the clean input. At inference the layer is the identity. The corruption is
+    `i2dl_keras.layers.masking_corruption`, drawn from the layer's own seed generator.
 
     Args:
         rate: Probability that an element is zeroed, a float in [0, 1). Defaults to `0.1`.
@@ -50,10 +52,7 @@ class MaskingNoise(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        noise = keras.random.uniform(
-            keras.ops.shape(inputs), dtype=self.compute_dtype, seed=self.seed_generator
-        )
-        return inputs * keras.ops.cast(noise >= self.rate, inputs.dtype)
+        return masking_corruption(inputs, self.rate, seed=self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -3,6 +3,7 @@
 import keras
 
 from i2dl_keras.layers import _checks
+from i2dl_keras.layers.corruption import salt_pepper_corruption
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -13,7 +14,8 @@ class SaltPepperNoise(keras.layers.Layer):
     2010): each element is independently chosen with probability `rate`, and a chosen element
     is replaced by `low` or `high` on a fair coin flip ("pepper" and "salt"); the others pass
     through. The model then learns to reconstruct the clean `x` from `x~`. At inference the
-    layer is the identity, so the trained model is a plain autoencoder.
+    layer is the identity, so the trained model is a plain autoencoder. The corruption is
+    `i2dl_keras.layers.salt_pepper_corruption`, drawn from the layer's own seed generator.
 
     Args:
         rate: Probability that an element is corrupted, a float in [0, 1). Defaults to `0.1`.
@@ -60,12 +62,8 @@ class SaltPepperNoise(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        shape = keras.ops.shape(inputs)
-        chosen = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
-        coin = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
-        replacement = keras.ops.where(coin < 0.5, self.low, self.high)
-        return keras.ops.where(
-            chosen < self.rate, keras.ops.cast(replacement, inputs.dtype), inputs
+        return salt_pepper_corruption(
+            inputs, self.rate, seed=self.seed_generator, low=self.low, high=self.high
         )
 
     def compute_output_shape(self, input_shape):

@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from apps import base, cli, denoise
+from i2dl_keras import layers
 from i2dl_keras.metrics import psnr
 
 FAST = [
@@ -54,46 +54,20 @@ def _corrupt(images, noise, level, seed=(1, 2)):
     return denoise.corrupt(tf.constant(images), noise, level, tf.constant(seed, tf.int64)).numpy()
 
 
-def test_gaussian_noise_has_the_asked_deviation_and_is_clipped():
-    grey = np.full((16, 32, 32, 1), 0.5, np.float32)
-    noisy = _corrupt(grey, "gaussian", 0.1)
-    diff = noisy - grey
-    # 16,384 draws: the sample mean is within 4 standard errors (0.1 / 128) of 0.
-    assert abs(diff.mean()) < 0.004
-    assert diff.std() == pytest.approx(0.1, rel=0.03)
-    # Strong noise on black pixels: clipped to [0, 1], so about half the pixels stay at 0.
-    noisy = _corrupt(np.zeros_like(grey), "gaussian", 0.5)
-    assert noisy.min() == 0.0 and noisy.max() <= 1.0
-    assert np.mean(noisy == 0.0) == pytest.approx(0.5, abs=0.02)
-    # E[clip(0.5 Z, 0, 1)] = 0.5 (phi(0) - phi(2)) + P(Z > 2) = 0.19523 (phi: normal density);
-    # the sample mean of 16,384 draws is within 0.006 (3 standard errors).
-    assert noisy.mean() == pytest.approx(0.19523, abs=0.006)
-
-
-@pytest.mark.parametrize("level", [0.1, 0.3])
-def test_salt_pepper_hits_the_asked_fraction_with_fair_coins(level):
-    grey = np.full((16, 32, 32, 1), 0.5, np.float32)
-    noisy = _corrupt(grey, "salt_pepper", level)
-    assert set(np.unique(noisy)) <= {0.0, 0.5, 1.0}
-    hit = noisy != 0.5
-    assert hit.mean() == pytest.approx(level, abs=0.015)
-    assert np.mean(noisy[hit] == 1.0) == pytest.approx(0.5, abs=0.03)
-
-
-def test_masking_zeroes_the_asked_fraction_and_keeps_the_rest():
-    images = np.random.default_rng(0).uniform(0.2, 1.0, (16, 32, 32, 1)).astype(np.float32)
-    noisy = _corrupt(images, "masking", 0.25)
-    zeroed = noisy == 0.0
-    assert zeroed.mean() == pytest.approx(0.25, abs=0.015)
-    np.testing.assert_array_equal(noisy[~zeroed], images[~zeroed])
-
-
-def test_noise_is_a_function_of_the_seed():
-    images = np.full((2, 8, 8, 1), 0.5, np.float32)
+def test_corrupt_applies_the_library_corruption_of_each_noise():
+    # The statistics of each corruption are tested with the library (tests/layers).
+    images = np.random.default_rng(0).random((2, 8, 8, 1)).astype(np.float32)
+    seed = tf.constant((3, 4), tf.int64)
+    expected = {
+        "gaussian": layers.gaussian_corruption(images, 0.3, seed=seed, low=0.0, high=1.0),
+        "salt_pepper": layers.salt_pepper_corruption(images, 0.3, seed=seed),
+        "masking": layers.masking_corruption(images, 0.3, seed=seed),
+    }
     for noise in denoise.NOISES:
-        a = _corrupt(images, noise, 0.3, (3, 4))
-        np.testing.assert_array_equal(a, _corrupt(images, noise, 0.3, (3, 4)))
-        assert not np.array_equal(a, _corrupt(images, noise, 0.3, (3, 5)))
+        noisy = _corrupt(images, noise, 0.3, (3, 4))
+        np.testing.assert_array_equal(noisy, np.asarray(expected[noise]))
+        assert noisy.min() >= 0.0 and noisy.max() <= 1.0 and not np.array_equal(noisy, images)
+        assert not np.array_equal(noisy, _corrupt(images, noise, 0.3, (3, 5)))
         np.testing.assert_array_equal(_corrupt(images, noise, 0.0), images)
 
 
@@ -141,15 +115,7 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
         ({"train_noise_level": -0.1}, "--train-noise-level must be in [0, 1]"),
         ({"variant": "bottleneck", "image_size": 4, "code_size": 16}, "--code-size 16 must"),
         ({"labels_per_class": 0}, "--labels-per-class must be at least 1"),
-        ({"classify_draws": 0}, "--classify-draws must be at least 1"),
         ({"convs_per_stage": 0}, "--convs-per-stage must be at least 1"),
-        ({"classify_dropout": 1.0}, "--classify-dropout must be in [0, 1)"),
-        ({"classify_dropouts": "0.5,1"}, "--classify-dropouts must be distinct rates in [0, 1)"),
-        ({"classify_dropouts": "0.5,0.5"}, "--classify-dropouts must be distinct rates"),
-        ({"classify_dropouts": "half"}, "got 'half'"),
-        ({"classify_finetune_rates": "0.1,0"}, "--classify-finetune-rates must be one or more"),
-        ({"classify_finetune_rates": "1.5"}, "distinct fractions in (0, 1]"),
-        ({"classify_finetune_rates": ""}, "--classify-finetune-rates must be one or more"),
         ({"full_resolution_convs": -1}, "--full-resolution-convs must be 0 or more, got -1"),
     ],
 )
@@ -201,8 +167,14 @@ def test_every_variant_builds_an_image_to_image_model():
 def test_hypermodel_builds_and_trains_at_the_trial_noise_level():
     config = denoise.Config(image_size=16, channels=1)
     hypermodel = denoise.HyperModel(config)
-    model = hypermodel.build(kt.HyperParameters())
-    assert model.output_shape == (None, 16, 16, 1) and model.optimizer is not None
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    # Each choice starts at the app's default; the training noise level at --noise-level.
+    chosen = hypermodel.config_for(hp)
+    assert (chosen.code_size, chosen.width, chosen.depth) == (0, 16, 2)
+    assert chosen.train_noise_level == 0.5 and chosen.learning_rate == pytest.approx(5e-4)
+    assert model.count_params() == denoise.build_model(chosen).count_params()
+    assert hp.values["train_noise_level"] == 0.5 and len(hp.get_config()["space"]) == 5
 
     class Recorder:
         def fit(self, x, *args, **kwargs):
@@ -416,16 +388,15 @@ def test_a_flat_folder_of_rgb_images_of_any_size_trains(tmp_path, capsys):
         _write_png(folder / f"p{i}.png", rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
     argv = ["denoise", "train", *FAST, "--epochs", "1", "--channels", "3", "--data", str(folder)]
     assert cli.main([*argv, "--output-dir", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert f"unlabelled images in {folder}" in out and "no class subfolders" in out
     (run,) = _runs(tmp_path / "out")
     metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"]["source"] == f"unlabelled images in {folder}"
+    assert metrics["data"]["class_names"] == []
     assert sum(metrics["data"]["num_examples"].values()) == 24
-    assert str(folder) in " ".join(metrics["data"]["notes"])
     assert keras.saving.load_model(run / "model.keras").output_shape == (None, 16, 16, 3)
     # Without classes there is nothing to classify: refused before any training.
     code = cli.main([*argv, "--classify", "--output-dir", str(tmp_path / "out2")])
-    assert code == 2 and "--classify needs labelled data" in capsys.readouterr().err
+    assert code == 2 and "no class subfolders" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
     # A broken file is named by its own path.
     (folder / "p3.png").write_text("not an image")
@@ -493,13 +464,21 @@ def test_labelled_subset_takes_n_per_class():
         .shuffle(12, seed=0, reshuffle_each_iteration=True)
         .batch(5)
     )
-    first, second = (denoise._arrays(shuffled, canonical=True) for _ in range(2))
-    assert not np.array_equal(denoise._arrays(shuffled)[0], denoise._arrays(shuffled)[0])
+    first, second = (denoise.image_arrays(shuffled, canonical=True) for _ in range(2))
+    assert not np.array_equal(denoise.image_arrays(shuffled)[0], denoise.image_arrays(shuffled)[0])
     np.testing.assert_array_equal(first[0], second[0])
     assert first[1].tolist() == [0] * 4 + [1] * 4 + [2] * 4
 
 
-def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
+@pytest.fixture
+def fast_classifier(monkeypatch):
+    """`--classify` with a short budget: every stage runs 2 epochs at a rate of 0.01."""
+    recipe = dataclasses.replace(denoise.CLASSIFIER, epochs=2, patience=100, learning_rate=0.01)
+    monkeypatch.setattr(denoise, "CLASSIFIER", recipe)
+    return recipe
+
+
+def test_stacked_run_with_classify_reports_both_stages(tmp_path, fast_classifier):
     config = denoise.Config(
         data="synthetic",
         variant="stacked",
@@ -512,20 +491,9 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
         loss="mse",
         classify=True,
         labels_per_class=3,
-        classify_epochs=1,
-        classify_dropouts="0.3,0.5",
-        classify_finetune_rates="0.1,1",
         output_dir=str(tmp_path),
     )
     run = base.train(denoise, config, echo=print)
-    out = capsys.readouterr().out
-    chosen = re.search(
-        r"chosen by validation accuracy, per draw: pretrained (.*); from scratch (.*)", out
-    )
-    settings = {f"{dropout}/{rate}" for dropout in ("0.3", "0.5") for rate in ("0.1", "1")}
-    assert chosen and all(v in settings for g in chosen.groups() for v in g.split())
-    assert "pretraining stage 2 trained encoder_dense_2 and decoder_dense_2 only" in out
-    assert "pretrained encoder" in out and "from scratch" in out
     metrics = json.loads((run / "metrics.json").read_text())
     # Two pretraining stages of one epoch each, then one epoch of fine-tuning.
     assert metrics["stage_boundaries"] == [1, 2] and metrics["epochs_run"] == 3
@@ -533,15 +501,28 @@ def test_stacked_run_with_classify_reports_both_stages(tmp_path, capsys):
     assert metrics["history"]["val_loss"][2] is not None
     stages = json.loads((run / "stages.json").read_text())
     pretraining = stages["stacked"]["pretraining"]
+    assert [s["trains"] for s in pretraining] == [
+        ["encoder_dense_1", "decoder_dense_1"],
+        ["encoder_dense_2", "decoder_dense_2"],
+    ]
     assert [len(s["loss"]) for s in pretraining] == [1, 1]
+    assert metrics["history"]["loss"][:2] == [s["loss"][0] for s in pretraining]
     assert set(stages["stacked"]["test_after_pretraining"]) == set(metrics["test"])
+    assert stages["stacked"]["fine_tuning_epochs"] == 1
+    # Synthetic data: 4 classes, 3 labelled images each; 40 test images.
     classify = stages["classify"]
     assert classify["train_examples"] == 12 and classify["test_examples"] == 40
-    for key in ("pretrained_accuracy", "scratch_accuracy"):
-        assert 0.0 <= classify[key] <= 1.0
+    for arm in ("pretrained", "scratch"):
+        # Accuracies over the 40 test images: whole multiples of 1/40.
+        correct = classify[f"{arm}_accuracy"] * 40
+        assert correct == pytest.approx(round(correct), abs=1e-3)
+        assert classify[arm]["epochs"] == [2, 2]
+    assert classify["gain_points"] == pytest.approx(
+        100 * (classify["pretrained_accuracy"] - classify["scratch_accuracy"]), abs=0.01
+    )
 
 
-def _comparison_setup(**overrides):
+def _comparison_setup():
     """A tiny synthetic Config for `compare_classifiers`, its datasets and an untrained model."""
     config = denoise.Config(
         data="synthetic",
@@ -550,8 +531,7 @@ def _comparison_setup(**overrides):
         convs_per_stage=2,
         batch_size=16,
         labels_per_class=3,
-        classify_draws=2,
-        **overrides,
+        classify=True,
     )
     datasets = denoise.make_datasets(config, "train")
     config = dataclasses.replace(config, train_examples=datasets.num_examples["train"])
@@ -560,171 +540,100 @@ def _comparison_setup(**overrides):
 
 
 def test_classifier_comparison_probes_then_fine_tunes_against_a_fair_scratch_run(
-    tmp_path, monkeypatch
+    monkeypatch, fast_classifier
 ):
-    config, datasets, model = _comparison_setup(
-        classify_epochs=2,
-        classify_patience=100,  # no early stop: every stage runs its whole budget
-        classify_learning_rate=0.01,
-    )
+    config, datasets, model = _comparison_setup()
     before = [w.copy() for w in model.get_weights()]
     calls = []
-    train = denoise._train_classifier
+    fit_stage = denoise._fit_stage
 
-    def recording(classifier, x, y, validation, epochs, learning_rate, config):
+    def recording(classifier, train, validation, learning_rate, recipe, *args):
         encoder = classifier.get_layer("encoder")
         start = [w.copy() for w in encoder.get_weights()]
-        ran = train(classifier, x, y, validation, epochs, learning_rate, config)
+        ran = fit_stage(classifier, train, validation, learning_rate, recipe, *args)
         moved = any(not np.array_equal(a, b) for a, b in zip(start, encoder.get_weights()))
         head = classifier.get_layer("classifier_head")
-        calls.append((classifier.name, epochs, ran, learning_rate, moved, x.copy(), head))
+        calls.append((classifier.name, ran, learning_rate, moved, train[0].copy(), head))
         return ran
 
-    monkeypatch.setattr(denoise, "_train_classifier", recording)
+    monkeypatch.setattr(denoise, "_fit_stage", recording)
     result = denoise.compare_classifiers(model, datasets, config)
     names = [c[0] for c in calls]
-    assert names == ["pretrained_classifier"] * 2 + ["scratch_classifier"] * 2 + names[:4]
-    for draw in range(2):
-        probe, tune, scratch, scratch_tune = calls[4 * draw : 4 * draw + 4]
-        # The probe trains the head on the frozen encoder, then everything fine-tunes at a tenth
-        # of the rate; the baseline trains everything through the same two stages.
-        assert probe[1:5] == (2, 2, 0.01, False)
-        assert tune[1:3] == (2, 2) and tune[3] == pytest.approx(0.001) and tune[4]
-        assert scratch[1:5] == (2, 2, 0.01, True)
-        assert scratch_tune[1:3] == (2, 2) and scratch_tune[3] == pytest.approx(0.001)
-        assert scratch_tune[4]
-        # The same labelled images for both arms, and the same head architecture.
-        np.testing.assert_array_equal(probe[5], scratch[5])
-        assert probe[6].count_params() == scratch[6].count_params()
-    assert len(calls[0][5]) == 3 * len(datasets.class_names)
-    assert not np.array_equal(calls[0][5], calls[4][5]), "each draw picks other images"
-    assert result["draws"] == 2 and len(result["per_draw"]) == 2
-    gains = [100 * (d["pretrained_accuracy"] - d["scratch_accuracy"]) for d in result["per_draw"]]
-    assert result["gain_points"] == pytest.approx(np.mean(gains), abs=0.01)
+    assert names == ["pretrained_classifier"] * 2 + ["scratch_classifier"] * 2
+    probe, tune, scratch, scratch_tune = calls
+    # The probe trains the head on the frozen encoder, then everything fine-tunes at a tenth
+    # of the rate; the baseline trains everything through the same two stages.
+    assert probe[1:4] == (2, 0.01, False)
+    assert tune[1] == 2 and tune[2] == pytest.approx(0.001) and tune[3]
+    assert scratch[1:4] == (2, 0.01, True)
+    assert scratch_tune[1] == 2 and scratch_tune[2] == pytest.approx(0.001) and scratch_tune[3]
+    # The same labelled images for both arms, 3 per class, and the same head architecture.
+    np.testing.assert_array_equal(probe[4], scratch[4])
+    assert len(probe[4]) == 3 * len(datasets.class_names) == result["train_examples"]
+    assert probe[5].count_params() == scratch[5].count_params()
+    assert result["gain_points"] == pytest.approx(
+        100 * (result["pretrained_accuracy"] - result["scratch_accuracy"]), abs=0.01
+    )
     # The trained autoencoder is left as it was.
     for b, a in zip(before, model.get_weights()):
         np.testing.assert_array_equal(b, a)
 
 
-def test_each_arm_keeps_the_head_dropout_its_own_validation_accuracy_prefers(monkeypatch):
-    config, datasets, model = _comparison_setup(classify_epochs=1, classify_dropouts="0.2, 0.6,0.4")
-    assert denoise.parse_dropouts(config.classify_dropouts) == [0.2, 0.6, 0.4]
-    assert denoise.parse_dropouts("") == []
-    validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
-    # Scores that depend on the arm, the head's dropout and which images are scored: on the
-    # validation images the pretrained arm prefers 0.6 and the scratch arm 0.4 (its 0.2 ties
-    # with 0.4 on the first draw, while fewer than 12 stages have trained: the rate listed first
-    # wins); on the test images both prefer 0.2, which must not sway the choice.
-    preferred = {"pretrained_classifier": 0.6, "scratch_classifier": 0.4}
+def _benchmark_helper():
+    """`benchmarks/denoise_classify.py`, the benchmark's comparison over draws and settings."""
+    import importlib
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parents[2] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("denoise_classify")
+
+
+def test_benchmark_grid_lets_each_arm_keep_what_its_own_validation_prefers(monkeypatch):
+    helper = _benchmark_helper()
+    config, datasets, model = _comparison_setup()
+    validation_size = len(denoise.image_arrays(datasets.clean.validation)[1])
+    # On the validation images the pretrained arm prefers fine-tuning at the full rate with
+    # dropout 0.6, the scratch arm a tenth of the rate with 0.3; the test accuracies would
+    # prefer other settings, which must not sway the choice. No classifier is trained.
+    preferred = {"pretrained": (1.0, 0.6), "scratch": (0.1, 0.3)}
     trained = []
 
-    def score(classifier, x, y):
-        rate = next(
-            layer.rate for layer in classifier.layers if isinstance(layer, keras.layers.Dropout)
-        )
-        if len(y) != validation_size:
-            return 1.0 - rate
-        if classifier.name == "scratch_classifier" and rate == 0.2 and len(trained) < 12:
-            return 0.9
-        return 0.9 if rate == preferred[classifier.name] else 0.5
+    def fake(arm, autoencoder, cfg, train, validation, test, num_classes, seed, recipe, augment):
+        assert len(validation[1]) == validation_size and augment is None
+        trained.append((arm, seed, train[0].copy()))
+        setting = (recipe.finetune_rate, recipe.dropout)
+        return {
+            "accuracy": 0.5 + recipe.dropout / 10 + (0.2 if arm == "scratch" else 0.0),
+            "validation_accuracy": 0.9 if setting == preferred[arm] else 0.5,
+            "probe_accuracy": 0.1,
+        }
 
-    train = denoise._train_classifier
-
-    def recording(classifier, *args):
-        trained.append(classifier.name)
-        return train(classifier, *args)
-
-    monkeypatch.setattr(denoise, "_accuracy", score)
-    monkeypatch.setattr(denoise, "_train_classifier", recording)
-    result = denoise.compare_classifiers(model, datasets, config)
-    # Two stages per arm, rate and draw.
-    assert trained == (["pretrained_classifier"] * 6 + ["scratch_classifier"] * 6) * 2
-    assert result["dropouts"] == [0.2, 0.6, 0.4]
-    first, second = result["per_draw"]
-    assert [first["pretrained_dropout"], second["pretrained_dropout"]] == [0.6, 0.6]
-    assert [first["scratch_dropout"], second["scratch_dropout"]] == [0.2, 0.4]
-    for draw in (first, second):
-        for arm in ("pretrained", "scratch"):
-            trials = draw[f"{arm}_trials"]
-            assert [t["dropout"] for t in trials] == [0.2, 0.6, 0.4]
-            chosen = next(t for t in trials if t["dropout"] == draw[f"{arm}_dropout"])
-            assert (
-                draw[f"{arm}_accuracy"]
-                == chosen["accuracy"]
-                == pytest.approx(1 - chosen["dropout"])
-            )
-            assert draw[f"{arm}_validation_accuracy"] == 0.9
-    assert result["pretrained_accuracy"] == pytest.approx(0.4)
-    assert result["scratch_accuracy"] == pytest.approx((0.8 + 0.6) / 2)
-    assert result["gain_points"] == pytest.approx(100 * (0.4 - 0.7))
-
-
-def test_each_arm_keeps_the_fine_tuning_rate_its_own_validation_accuracy_prefers(monkeypatch):
-    config, datasets, model = _comparison_setup(
-        classify_epochs=1,
-        classify_learning_rate=0.01,
-        classify_dropouts="0.3,0.6",
-        classify_finetune_rates="1, 0.1",
+    monkeypatch.setattr(denoise, "train_classifier", fake)
+    result = helper.compare_classifiers(
+        model, datasets, config, draws=2, dropouts=(0.3, 0.6), finetune_rates=(1.0, 0.1)
     )
-    assert denoise.parse_finetune_rates(config.classify_finetune_rates) == [1.0, 0.1]
-    validation_size = len(denoise._arrays(datasets.labelled.validation)[1])
-    # On the validation images the pretrained arm prefers fine-tuning at the full rate with
-    # dropout 0.6, the scratch arm a tenth of the rate with 0.3; on the test images both would
-    # prefer the other rate, which must not sway the choice.
-    preferred = {"pretrained_classifier": (0.01, 0.6), "scratch_classifier": (0.001, 0.3)}
-    stages = []
-
-    def setting(classifier):
-        rate = float(keras.ops.convert_to_numpy(classifier.optimizer.learning_rate))
-        dropout = next(
-            layer.rate for layer in classifier.layers if isinstance(layer, keras.layers.Dropout)
-        )
-        return round(rate, 6), dropout
-
-    def score(classifier, x, y):
-        rate, dropout = setting(classifier)
-        if len(y) != validation_size:
-            return 0.9 if rate != preferred[classifier.name][0] else 0.1
-        return 0.8 if (rate, dropout) == preferred[classifier.name] else 0.4
-
-    train = denoise._train_classifier
-
-    def recording(classifier, *args):
-        ran = train(classifier, *args)
-        stages.append((classifier.name, setting(classifier)))
-        return ran
-
-    monkeypatch.setattr(denoise, "_accuracy", score)
-    monkeypatch.setattr(denoise, "_train_classifier", recording)
-    result = denoise.compare_classifiers(model, datasets, config)
-    assert result["finetune_rates"] == [1.0, 0.1] and result["dropouts"] == [0.3, 0.6]
-    # Every pair is a trial of two stages: the probe at the full rate, then the fine-tuning
-    # at its fraction of it; dropouts vary fastest.
-    pairs = [(0.01, 0.3), (0.01, 0.6), (0.001, 0.3), (0.001, 0.6)]
-    for arm in ("pretrained_classifier", "scratch_classifier"):
-        ran = [s for name, s in stages[:16] if name == arm]
-        assert ran[0::2] == [(0.01, d) for _, d in pairs]
-        assert ran[1::2] == pairs
+    # Every pair of rate and dropout is a trial, per arm and draw; each draw has its own seed
+    # and labelled images, the same for both arms.
+    assert [(arm, seed) for arm, seed, _ in trained] == (
+        [("pretrained", 0)] * 4 + [("scratch", 0)] * 4 + [("pretrained", 1)] * 4
+    ) + [("scratch", 1)] * 4
+    np.testing.assert_array_equal(trained[0][2], trained[4][2])
+    assert not np.array_equal(trained[0][2], trained[8][2])
     for draw in result["per_draw"]:
         assert (draw["pretrained_finetune_rate"], draw["pretrained_dropout"]) == (1.0, 0.6)
         assert (draw["scratch_finetune_rate"], draw["scratch_dropout"]) == (0.1, 0.3)
-        trials = draw["pretrained_trials"]
-        assert [(t["finetune_rate"], t["dropout"]) for t in trials] == [
+        assert [(t["finetune_rate"], t["dropout"]) for t in draw["pretrained_trials"]] == [
             (1.0, 0.3),
             (1.0, 0.6),
             (0.1, 0.3),
             (0.1, 0.6),
         ]
-    assert result["pretrained_accuracy"] == pytest.approx(0.1)
-    assert result["scratch_accuracy"] == pytest.approx(0.1)
-
-
-def test_choosing_a_dropout_without_validation_images_is_refused():
-    config = denoise.Config(data="synthetic", image_size=16, width=4, classify_dropouts="0.5,0.7")
-    datasets = denoise.make_datasets(config, "train")
-    datasets.labelled.validation = None
-    with pytest.raises(base.UsageError, match="--classify-dropouts '0.5,0.7' .*: choosing among"):
-        denoise.compare_classifiers(denoise.build_model(config), datasets, config)
+    assert result["pretrained_accuracy"] == pytest.approx(0.56)
+    assert result["scratch_accuracy"] == pytest.approx(0.73)
+    assert result["gain_points"] == pytest.approx(-17.0) == result["gain_points_min"]
+    assert helper.chosen_settings(result, "scratch") == "0.3/0.1 0.3/0.1"
 
 
 # --------------------------------------------------------------------------- real data

@@ -207,3 +207,64 @@ def test_format_must_suit_the_task(tmp_path, image_folders):
     root = image_folders(tmp_path / "d", {"a": [_grey(1)]})
     with pytest.raises(DataError, match="image_folders.*text_classification"):
         load_source(str(root), "text_classification")
+
+
+# --------------------------------------------------------------------------- unlabelled images
+
+AE = "autoencoder"
+
+
+def test_a_flat_folder_of_images_is_unlabelled_images(tmp_path, write_png):
+    for i, value in enumerate((10, 20, 30)):
+        write_png(tmp_path / "d" / f"{i}.png", _grey(value))
+    (tmp_path / "d" / "notes.txt").write_text("hello")
+    root = tmp_path / "d"
+    assert detect_format(str(root)) == "unlabelled_images"
+    source = load_source(str(root), AE)
+    assert source.task == AE and source.class_names == []
+    assert source.num_examples == {"train": 3} and source.test is None
+    assert source.name == f"unlabelled images in {root}"
+    assert any("notes.txt" in n for n in source.notes), source.notes
+    # Each image, in file order, is its own target.
+    items = _elements(source.train)
+    assert [int(x[0, 0, 0]) for x, _ in items] == [10, 20, 30]
+    for x, y in items:
+        assert x.shape == (6, 6, 1) and x.dtype == np.uint8
+        np.testing.assert_array_equal(x, y)
+
+
+def test_unlabelled_images_of_mixed_sizes_and_colours_with_splits(tmp_path, write_png):
+    write_png(tmp_path / "d" / "train" / "a.png", _grey(50, 6, 6))
+    write_png(tmp_path / "d" / "train" / "b.png", np.full((9, 4, 3), 90, np.uint8))
+    write_png(tmp_path / "d" / "test" / "c.png", _grey(70, 6, 6))
+    source = load_source(str(tmp_path / "d"), AE, image_size=(4, 5), channels=3)
+    assert source.num_examples == {"train": 2, "test": 1}
+    (x, _), (rgb, _) = _elements(source.train)
+    assert x.shape == rgb.shape == (4, 5, 3)
+    np.testing.assert_array_equal(x, np.full((4, 5, 3), 50, np.uint8))
+    assert int(_elements(source.test)[0][0][0, 0, 0]) == 70
+
+
+def test_unlabelled_images_name_bad_files_or_skip_them(tmp_path, write_png):
+    write_png(tmp_path / "d" / "0.png", _grey(1))
+    write_png(tmp_path / "d" / "1.png", _grey(2))
+    (tmp_path / "d" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(DataError, match=f"{tmp_path / 'd' / 'broken.png'}"):
+        load_source(str(tmp_path / "d"), AE)
+    source = load_source(str(tmp_path / "d"), AE, skip_bad_files=True)
+    assert source.num_examples == {"train": 2}
+
+
+def test_unlabelled_images_serve_the_autoencoder_only(tmp_path, write_png, image_folders):
+    write_png(tmp_path / "flat" / "0.png", _grey(1))
+    for task in ("segmentation", "text_classification"):
+        with pytest.raises(DataError, match=f"unlabelled_images.*the task is {task}"):
+            load_source(str(tmp_path / "flat"), task)
+    # Class folders serve the autoencoder too, their labels dropped.
+    root = image_folders(tmp_path / "classes", {"a": [_grey(5)], "b": [_grey(9)]})
+    source = load_source(str(root), AE)
+    assert source.task == AE and source.class_names == []
+    assert [int(x[0, 0, 0]) for x, _ in _elements(source.train)] == [5, 9]
+    # Forcing the format reads only the images at the top level: none here.
+    with pytest.raises(DataError, match="holds no images"):
+        load_source(str(root), AE, data_format="unlabelled_images")

@@ -78,7 +78,24 @@ def test_synthetic_text_is_learnable():
 def test_unknown_task():
     with pytest.raises(DataError, match="Unknown task 'speech'.*image_classification"):
         load_source("synthetic", "speech")
-    assert TASKS == ("image_classification", "segmentation", "text_classification")
+    assert TASKS == ("image_classification", "segmentation", "text_classification", "autoencoder")
+
+
+@pytest.mark.parametrize("spec", ["builtin", "synthetic"])
+def test_autoencoder_reads_image_sources_without_labels(spec):
+    labelled = load_source(spec, IC, seed=2)
+    source = load_source(spec, "autoencoder", seed=2)
+    assert source.task == "autoencoder" and source.class_names == []
+    assert source.num_examples == labelled.num_examples
+    for split in ("train", "test"):
+        if getattr(labelled, split) is None:
+            assert getattr(source, split) is None
+            continue
+        images, _ = _arrays(getattr(labelled, split))
+        inputs, targets = _arrays(getattr(source, split))
+        # The same images in the same order, each its own target.
+        np.testing.assert_array_equal(inputs, images)
+        np.testing.assert_array_equal(targets, images)
 
 
 def test_missing_path_is_named(tmp_path):

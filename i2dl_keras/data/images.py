@@ -25,7 +25,7 @@ from i2dl_keras.data.errors import DataError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 # Pillow modes whose pixels carry one grey value (everything else is treated as colour).
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 # Past this many distinct mask values the masks are probably not label images (JPEG artefacts,
 # anti-aliased edges): worth telling the user.
@@ -68,12 +68,12 @@ def probe(path: str) -> ImageHeader:
         warnings.simplefilter("ignore")
         with Image.open(path) as image:
             size = (image.height, image.width)
-            gray = image.mode in _GRAY_MODES or (image.mode == "P" and _palette_is_gray(image))
+            gray = image.mode in GRAY_MODES or (image.mode == "P" and palette_is_gray(image))
             image.verify()
     return ImageHeader(path, size, gray)
 
 
-def _palette_is_gray(image: Image.Image) -> bool:
+def palette_is_gray(image: Image.Image) -> bool:
     palette = image.getpalette()
     if not palette:
         return True
@@ -140,7 +140,7 @@ def decode_image(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Image.open(path) as image:
-            image = _to_mode(image, "L" if channels == 1 else "RGB")
+            image = to_mode(image, "L" if channels == 1 else "RGB")
             if (image.height, image.width) != tuple(size):
                 image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
@@ -149,7 +149,7 @@ def decode_image(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
     return array
 
 
-def _to_mode(image: Image.Image, mode: str) -> Image.Image:
+def to_mode(image: Image.Image, mode: str) -> Image.Image:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F") and mode in ("L", "RGB"):
         # Pillow clips 16-bit and float images when converting; rescale their range instead.
         array = np.asarray(image, dtype=np.float64)
@@ -179,7 +179,7 @@ def decode_mask(path: str, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
                 image = image.convert("L")
             elif image.mode in ("RGBA", "LA", "PA"):
                 image = image.convert("RGB" if image.mode != "LA" else "L")
-            elif image.mode != "P" and image.mode not in _GRAY_MODES and image.mode != "RGB":
+            elif image.mode != "P" and image.mode not in GRAY_MODES and image.mode != "RGB":
                 image = image.convert("RGB")
             if (image.height, image.width) != tuple(size):
                 image = image.resize((size[1], size[0]), Image.Resampling.NEAREST)

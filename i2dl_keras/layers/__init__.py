@@ -1,10 +1,17 @@
 """i2dl_keras.layers: the course's layers as registered, serializable Keras layers."""
 
 from i2dl_keras.layers.average_pooling2d import AveragePooling2D
+from i2dl_keras.layers.class_names import ClassNames
 from i2dl_keras.layers.classic_dropout import ClassicDropout
 from i2dl_keras.layers.contractive_dense import ContractiveDense
 from i2dl_keras.layers.contrast_normalization import ContrastNormalization
+from i2dl_keras.layers.corruption import (
+    gaussian_corruption,
+    masking_corruption,
+    salt_pepper_corruption,
+)
 from i2dl_keras.layers.elu import ELU
+from i2dl_keras.layers.image_preprocessing import ImagePreprocessing
 from i2dl_keras.layers.inception_block import InceptionBlock
 from i2dl_keras.layers.leaky_relu import LeakyReLU
 from i2dl_keras.layers.lstm import LSTM
@@ -20,10 +27,12 @@ from i2dl_keras.layers.unroll import unroll
 
 __all__ = [
     "AveragePooling2D",
+    "ClassNames",
     "ClassicDropout",
     "ContractiveDense",
     "ContrastNormalization",
     "ELU",
+    "ImagePreprocessing",
     "InceptionBlock",
     "LSTM",
     "LSTMCell",
@@ -35,5 +44,8 @@ __all__ = [
     "ResidualBlock",
     "SaltPepperNoise",
     "SimpleRNNCell",
+    "gaussian_corruption",
+    "masking_corruption",
+    "salt_pepper_corruption",
     "unroll",
 ]

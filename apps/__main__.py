@@ -1,7 +1,7 @@
-"""`python -m apps APP VERB [flags]`: the same command line as `i2dl`."""
+"""`python -m i2dl_keras.apps APP VERB [flags]`: the same command line as `i2dl`."""
 
 import sys
 
-from apps.cli import main
+from i2dl_keras.apps.cli import main
 
 sys.exit(main())

@@ -1,22 +1,25 @@
-"""The glue every app shares, written once: train, evaluate, predict, tune and export.
+"""The glue every app shares, written once: `Run`, train, load, evaluate, predict, tune, export.
 
 An app module supplies the task-specific pieces (see `apps/digits.py` for the reference):
 
 - `NAME`, `TASK` and a `Config` dataclass derived from `BaseConfig`;
 - `make_datasets(config, purpose)` returning `Datasets` (use `load_datasets` below);
-- `build_model(config)` returning a compiled Keras model;
+- `build_model(config)` returning a compiled Keras model that takes raw inputs (decoded pixels
+  of any dtype and size, or strings) and, for a task with classes, ends in a `ClassNames` layer;
 - optionally `adapt(model, datasets, config)`, run before training (e.g. to adapt a
   `TextVectorization` layer on the training split), and `fit(model, datasets, config,
   callbacks, verbose) -> FitResult` for apps that train in stages;
 - `HyperModel`, a `ConfigHyperModel` that only maps `hp` onto a `Config`;
 - `evaluate_model(model, dataset, config)` returning the task's metrics;
-- `write_report(run_dir, model, datasets, config, result)` for the task's own pictures;
-- `predict_inputs(model, config, paths)` returning one printable line per input;
-- `serving_endpoints(model, config)` and `serving_check_requests(config)` for the export.
+- `write_report(run_dir, model, datasets, config, result)` returning the task's own figures;
+- `predict_inputs(run, inputs, batch_size)` returning one structured result per input, and
+  optionally `describe_predictions(run, results)`, the lines `i2dl APP predict` prints;
+- `serving_endpoints(model, config)` and `serving_check_requests(config)` for the export;
+- last, `train, load, tune = app_api(__name__)`: the app's Python API.
 
 A task with classes derives its `Config` from `ClassesConfig`: the class names are decided from
-the data when training (or named by the user), stored in the run's `config.json`, and checked
-against the data when evaluating.
+the data when training (or named by the user), stored in the model and the run's `config.json`,
+and checked against the data when evaluating.
 
 Artifacts land in `OUTPUT_DIR/APP/`: a run works in a hidden `.incomplete-KEY` folder (KEY is a
 hash of its config) that holds the `BackupAndRestore` checkpoint, and is renamed to
@@ -26,26 +29,35 @@ from its checkpoint; a finished run is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
+import random
+import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+import types
+import typing
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 import tensorflow as tf
 
 import i2dl_keras
 from i2dl_keras import data as i2dl_data
 from i2dl_keras import distribute, export, tuning
 from i2dl_keras.callbacks import EarlyStopping
+from i2dl_keras.layers import ClassNames
 
 logger = logging.getLogger("i2dl")
 
@@ -99,6 +111,10 @@ class BaseConfig:
 
     def validate(self) -> None:
         """Checks values that the types alone do not; raises `UsageError` naming the flag."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"--{_flag(f.name)} must be a finite number, got {value}")
         positive = ("epochs", "batch_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -166,6 +182,56 @@ class Datasets:
     source_name: str
     notes: list[str]
     num_examples: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Class id -> loss weight, set by `train` from `--class-weight`; for every `fit` of the run.
+    class_weight: dict[int, float] | None = None
+
+
+def class_weight_option() -> Any:
+    """The `class_weight` field of a classifier's `Config`."""
+    return option(
+        None,
+        "weight each class's examples in the loss: 'balanced' (inversely to its share of the "
+        "training split) or a JSON object of class name -> weight, e.g. '{\"cat\": 2}'",
+    )
+
+
+def class_weights(config: BaseConfig, datasets: Datasets) -> dict[int, float] | None:
+    """The loss weight of each class id that `config.class_weight` asks for, or `None`.
+
+    `"balanced"` gives class `c` the weight `n / (k * n_c)` (n training examples, k classes,
+    n_c of them in class `c`), so every class weighs as much in total; a JSON object names some
+    classes' weights, the others keep 1.
+
+    Raises:
+        UsageError: for a value that is neither, or names a class the data does not have.
+    """
+    spec = getattr(config, "class_weight", None)
+    if not spec:
+        return None
+    names = class_names_of(config)
+    if spec == "balanced":
+        counts = np.zeros(len(names))
+        for _, labels in datasets.train:
+            counts += np.bincount(np.asarray(labels).reshape(-1).astype(int), minlength=len(names))
+        if (counts == 0).any():
+            empty = [n for n, c in zip(names, counts) if c == 0]
+            raise UsageError(f"--class-weight balanced: no training examples of {empty}")
+        return {i: float(counts.sum() / (len(names) * c)) for i, c in enumerate(counts)}
+    try:
+        given = json.loads(spec)
+    except json.JSONDecodeError:
+        given = None
+    if not isinstance(given, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in given.values()
+    ):
+        raise UsageError(
+            f"--class-weight must be 'balanced' or a JSON object of class name -> weight >= 0, "
+            f"got {spec!r}"
+        )
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise UsageError(f"--class-weight names unknown classes {unknown}; the classes: {names}")
+    return {i: float(given.get(name, 1.0)) for i, name in enumerate(names)}
 
 
 def load_datasets(
@@ -295,18 +361,23 @@ def _from_data(config: BaseConfig, datasets: Datasets) -> BaseConfig:
     return dataclasses.replace(config, **derived)
 
 
-def check_classes(config: BaseConfig, datasets: Datasets) -> None:
+def check_classes(
+    config: BaseConfig, datasets: Datasets, trained_on: Sequence[str] | None = None
+) -> None:
     """Refuses data whose classes differ from those the run was trained on.
 
-    The number of classes must match; the names must match too unless the run renamed them.
+    The number of classes must match, and so must the names where the data has some and the
+    names of the training data (`trained_on`) are known: a folder `seven/` is not class 7 of a
+    model whose data named it otherwise.
     """
     if not isinstance(config, ClassesConfig) or not datasets.class_names:
         return
     found, trained = list(datasets.class_names), class_names_of(config)
-    if len(found) != len(trained):
+    if len(found) != len(trained) or (trained_on and found != list(trained_on)):
+        expected = list(trained_on or trained)
         raise UsageError(
-            f"--data {config.data} has {len(found)} classes ({', '.join(found)}), but the model "
-            f"was trained on {len(trained)} ({', '.join(trained)})"
+            f"--data {config.data} has the classes {found}, but the model was trained on "
+            f"{expected}; evaluate it on data with the same classes"
         )
 
 
@@ -335,35 +406,222 @@ class ConfigHyperModel(kt.HyperModel):
         return self.config_for(hp)
 
 
-# --------------------------------------------------------------------------- artifacts
+# --------------------------------------------------------------------------- settings
+
+
+def field_types(config_cls) -> dict[str, tuple[Any, bool]]:
+    """Field name -> (base type, optional?) of a `Config`: `str | None` -> `(str, True)`."""
+    hints = typing.get_type_hints(config_cls)
+    found = {}
+    for f in dataclasses.fields(config_cls):
+        hint, optional = hints[f.name], False
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            hint, optional = args[0], True
+        found[f.name] = (hint, optional)
+    return found
+
+
+def type_name(kind: Any) -> str:
+    return "list of strings" if typing.get_origin(kind) is list else kind.__name__
+
+
+def make_config(config_cls, values: Mapping[str, Any], where: str = "") -> BaseConfig:
+    """Builds a `Config` from field values, refusing unknown names and values of the wrong type.
+
+    The one check of settings, for keyword arguments of the Python API, `--config FILE.json`
+    and stored run folders alike (`where` prefixes the message, e.g. the file's name).
+
+    Raises:
+        UsageError: naming the setting and what it expects.
+    """
+    types_ = field_types(config_cls)
+    unknown = sorted(set(values) - set(types_))
+    if unknown:
+        raise UsageError(f"{where}unknown setting(s) {unknown}; known settings: {sorted(types_)}")
+    checked = {}
+    for key, value in values.items():
+        kind, optional = types_[key]
+        if value is None and optional:
+            checked[key] = value
+            continue
+        if typing.get_origin(kind) is list:
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            value = list(value) if ok else value
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok, value = True, float(value)
+        else:
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if not ok:
+            raise UsageError(f"{where}{key} expects {type_name(kind)}, got {value!r}")
+        checked[key] = value
+    return config_cls(**checked)
+
+
+@contextlib.contextmanager
+def caller_state():
+    """Runs a block and then restores the global state that belongs to the caller.
+
+    Training seeds Python's, NumPy's and TensorFlow's global random generators and may switch
+    Keras' dtype policy (mixed precision); all of them are put back as they were, so calling the
+    API from a notebook or another program leaves its state alone.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    tf_seed = tf.compat.v1.get_seed(None)[0]
+    policy = keras.config.dtype_policy()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        tf.random.set_seed(tf_seed)
+        keras.config.set_dtype_policy(policy)
+
+
+def progress_verbosity() -> int:
+    """Keras' progress bar in a terminal or a notebook, one line per epoch in a log file."""
+    return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclasses.dataclass(eq=False)
+class Run:
+    """A trained model of an app with its settings and results: what `train`, `load` and `tune`
+    return.
+
+    Attributes:
+        app: The app module (`i2dl_keras.apps.digits`, ...).
+        model: The trained `keras.Model`; it takes raw inputs (decoded pixels or strings).
+        config: The resolved `Config` the model was trained with.
+        path: The run folder, or `None` (a worker of a multi-worker run keeps none).
+        history: Metric name -> one value per epoch, every epoch of the run.
+        metrics: The test metrics measured when training ended.
+    """
+
+    app: types.ModuleType
+    model: keras.Model
+    config: BaseConfig
+    path: Path | None = None
+    history: dict[str, list] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    report: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The class names the model carries, in class-id order (`None` for tasks without)."""
+        if not isinstance(self.config, ClassesConfig):
+            return None
+        return ClassNames.of(self.model) or class_names_of(self.config)
+
+    @property
+    def data_class_names(self) -> list[str] | None:
+        """The class names of the data the run was trained on, where the run folder says."""
+        if self.path is None:
+            return None
+        return _read_json_file(self.path / METRICS_FILE).get("data", {}).get("class_names")
+
+    def evaluate(self, data: str | None = None, **fields: Any) -> dict:
+        """Metrics on a data source's test split (or all of it); `data=None` is the run's own.
+
+        Other keyword arguments change settings that do not shape the model (`batch_size`,
+        `data_dir`, ...).
+        """
+        return evaluate(self, data=data, **fields)
+
+    def predict(self, inputs: Any, batch_size: int = 32) -> list:
+        """Predictions for what a user holds, one result per input; see the app's docstring."""
+        return self.app.predict_inputs(self, inputs, batch_size)
+
+    def export(
+        self,
+        format: str = "saved_model",
+        *,
+        version: int | None = None,
+        quantize: str | None = None,
+    ) -> Path:
+        """Exports the model, checked against it, under `config.output_dir`; see `export`."""
+        return export_run(self, format=format, version=version, quantize=quantize)
+
+    def figures(self) -> list:
+        """The report's matplotlib figures (also saved as PNGs in the run folder)."""
+        if self.report:
+            return list(self.report.values())
+        if self.path is None:
+            return []
+        from i2dl_keras.apps import plots
+
+        return [plots.image_file_figure(p) for p in sorted(self.path.glob("*.png"))]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={_fmt_metric(v)}" for k, v in self.metrics.items())
+        return f"<Run {self.app.NAME} {self.path or '(not saved)'}: {shown}>"
 
 
 def resolve_model_path(path: str | os.PathLike) -> tuple[Path, Path]:
     """Returns `(model_file, run_dir)` for a run folder or the `.keras` file inside one."""
     path = Path(path)
-    if path.is_dir():
-        model_file = path / MODEL_FILE
-    else:
-        model_file = path
+    model_file = path / MODEL_FILE if path.is_dir() else path
     if not model_file.is_file():
         raise UsageError(
-            f"--model {path}: no {MODEL_FILE} there; pass a run folder written by "
-            "`i2dl APP train` (saved_models/APP/run-...) or the .keras file in it"
+            f"{path}: no {MODEL_FILE} there; pass a run folder written by `train` "
+            "(saved_models/APP/run-...) or the .keras file in it"
         )
     return model_file, model_file.parent
 
 
-def load_run(app, path: str | os.PathLike, overrides: dict[str, Any] | None = None):
-    """Loads a trained model and its resolved config (with command-line overrides applied)."""
+def _read_json_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"{path}: expected a JSON object")
+    return values
+
+
+def load(app, path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> Run:
+    """Loads a run folder written by `train` (or a `.keras` file) as a `Run`.
+
+    What the run writes later (exports, predictions) goes under `output_dir`; by default where
+    the run folder itself lies (`OUTPUT/APP/run-...` -> `OUTPUT`), never where its stored
+    settings say.
+    """
     model_file, run_dir = resolve_model_path(path)
     config_file = run_dir / CONFIG_FILE
-    values = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    saved = _read_json_file(run_dir / METRICS_FILE)
+    if saved.get("app", app.NAME) != app.NAME:
+        raise UsageError(
+            f"{run_dir} is a run of the {saved['app']} app; load it with "
+            f"i2dl_keras.apps.{saved['app']} (i2dl {saved['app']} ...)"
+        )
+    values = _read_json_file(config_file)
     known = {f.name for f in dataclasses.fields(app.Config)}
     values = {k: v for k, v in values.items() if k in known}
-    values.update(overrides or {})
-    config = app.Config(**values)
-    model = keras.saving.load_model(model_file)
-    return model, config, run_dir
+    if output_dir is None:
+        in_layout = config_file.is_file() and run_dir.parent.name == app.NAME
+        output_dir = run_dir.parent.parent if in_layout else BaseConfig.output_dir
+    values["output_dir"] = str(output_dir)
+    config = make_config(app.Config, values, where=f"{config_file}: ")
+    try:
+        model = keras.saving.load_model(model_file)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{model_file}: not a readable .keras model ({reason})") from None
+    if isinstance(config, ClassesConfig) and ClassNames.of(model):
+        names = ClassNames.of(model)
+        config = dataclasses.replace(config, class_names=names, num_classes=len(names))
+    return Run(
+        app,
+        model,
+        config,
+        run_dir if config_file.is_file() else None,
+        history=saved.get("history", {}),
+        metrics=saved.get("test", {}),
+    )
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -384,6 +642,12 @@ def _final_run_dir(root: Path) -> Path:
     while candidate.exists():
         candidate, n = root / f"{stamp}-{n}", n + 1
     return candidate
+
+
+def _fmt_metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 # --------------------------------------------------------------------------- verbs
@@ -427,6 +691,7 @@ def fit_epochs(model: keras.Model, datasets: Datasets, config: BaseConfig, callb
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles, seeded
+        class_weight=datasets.class_weight,
     ).history
 
 
@@ -435,16 +700,21 @@ def train(
     config: BaseConfig,
     echo: Callable[[str], None] = print,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> Path | None:
-    """Trains `app` with `config` and writes a finished run folder; returns its path.
+) -> Run:
+    """Trains `app` with `config`, writes a finished run folder and returns the `Run`.
 
     `extra_callbacks` run after the built-in ones (early stopping, backup, TensorBoard), so an
     interruption they cause still leaves a checkpoint of the last finished epoch to resume from.
 
     Under `--strategy multi_worker` every worker runs this same function in step; only the chief
-    keeps a run folder, and the others return `None`.
+    keeps a run folder (the others' `Run.path` is `None`).
     """
     config.validate()
+    with caller_state():
+        return _train(app, config, echo, extra_callbacks)
+
+
+def _train(app, config, echo, extra_callbacks) -> Run:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -467,6 +737,15 @@ def train(
     for note in datasets.notes:
         echo(f"note: {note}")
     config = _from_data(config, datasets)
+    datasets.class_weight = class_weights(config, datasets)
+    if datasets.class_weight:
+        echo(
+            "class weights: "
+            + ", ".join(
+                f"{n} {w:.3g}"
+                for n, w in zip(class_names_of(config), datasets.class_weight.values())
+            )
+        )
 
     root = Path(config.output_dir) / app.NAME
     if chief:
@@ -476,11 +755,130 @@ def train(
         # a rerun resumes with or without a shared file system, and never touch the chief's
         # folder; their copy of the run is deleted at the end.
         work = root / f".incomplete-{config_key(config)}-{distribute.task_name()}"
-    backup = work / "backup"
-    # The epoch BackupAndRestore would resume from (Keras writes it after the weights).
-    progress = backup / "training_metadata.json"
-    resume_epoch = int(json.loads(progress.read_text())["epoch"]) if progress.is_file() else 0
-    if workers > 1:
+    existed = work.exists()
+    _make_folder(work)
+    with _exclusive(work):
+        try:
+            return _train_in(
+                app, config, datasets, work, root, strategy, policy, echo, extra_callbacks
+            )
+        except BaseException:
+            # A run that failed before its first checkpoint leaves nothing behind.
+            if not existed and not (work / BACKUP).exists():
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+
+
+BACKUP = "backup"
+HISTORY_FILE = "history.csv"
+
+
+def _make_folder(folder: Path) -> None:
+    """Creates `folder` and checks it is writable: a one-line error naming it otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {folder}: {exc.strerror or exc}; choose another --output-dir"
+        ) from None
+
+
+@contextlib.contextmanager
+def _exclusive(work: Path):
+    """Holds a lock on a run's work folder, so that two identical runs never share it."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    with open(work / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UsageError(
+                f"the same run is already training in {work} (another process holds it); "
+                "wait for it to finish, or change a setting or --output-dir"
+            ) from None
+        yield
+
+
+def _resume_epoch(backup: Path, echo) -> int:
+    """The epoch `BackupAndRestore` resumes from; a damaged checkpoint is never resumed.
+
+    Keras keeps the checkpoint before the latest (`double_checkpoint`): when a kill left the
+    latest half-written, the one before it takes its place; when both are damaged, the folder
+    is moved aside and training starts fresh.
+    """
+    latest = (backup / "latest.weights.h5", backup / "training_metadata.json")
+    previous = tuple(Path(f"{p}.bkp") for p in latest)
+    if not backup.exists():
+        return 0
+    for weights, metadata in (latest, previous):
+        epoch = _checkpoint_epoch(weights, metadata)
+        if epoch is not None:
+            if weights != latest[0]:
+                for older, newer in zip(previous, latest):
+                    shutil.copyfile(older, newer)
+                echo(f"note: the last checkpoint in {backup} was damaged; using the one before")
+            return epoch
+    if not any(p.exists() for p in (*latest, *previous)):
+        return 0  # no Keras checkpoint yet (an app may keep its own state in the folder)
+    aside = backup.with_name(f"{BACKUP}-damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(backup, aside)
+    echo(f"note: the resume checkpoint was damaged; moved it to {aside} and started afresh")
+    return 0
+
+
+def _checkpoint_epoch(weights: Path, metadata: Path) -> int | None:
+    """The epoch of a readable checkpoint, or `None` when it is missing or damaged."""
+    import h5py
+
+    try:
+        epoch = int(json.loads(metadata.read_text())["epoch"])
+        with h5py.File(weights, "r") as f:
+            f.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch
+
+
+def _logged_history(path: Path) -> dict[str, list]:
+    """Every epoch's logs written by `CSVLogger`, before and after an interruption."""
+    import csv
+
+    with path.open(newline="") as f:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
+    history: dict[str, list] = {}
+    for epoch in sorted(rows):
+        for key, value in rows[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value) if value else None)
+    return history
+
+
+class TrainingDiverged(UsageError):
+    """The loss became NaN or infinite: nothing of the run is kept."""
+
+
+def _check_finite_history(history: dict, work: Path) -> None:
+    losses = history.get("loss", [])
+    bad = next((i for i, v in enumerate(losses) if v is not None and not math.isfinite(v)), None)
+    if bad is not None:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TrainingDiverged(
+            f"training diverged: the loss became {losses[bad]} in epoch {bad + 1}; nothing was "
+            "saved. Lower --learning-rate (or check the data for NaN or infinite values)"
+        )
+
+
+def _train_in(app, config, datasets, work, root, strategy, policy, echo, extra_callbacks) -> Run:
+    chief = distribute.is_chief(strategy)
+    backup = work / BACKUP
+    resume_epoch = _resume_epoch(backup, echo)
+    if distribute.num_workers(strategy) > 1:
         epochs = distribute.gather_from_workers(strategy, resume_epoch)
         if len(set(epochs)) > 1:
             raise UsageError(
@@ -490,43 +888,93 @@ def train(
             )
     if resume_epoch:
         echo(f"resuming the interrupted run in {work}")
-    work.mkdir(parents=True, exist_ok=True)
+    elif (work / HISTORY_FILE).exists():
+        (work / HISTORY_FILE).unlink()  # the log of a run that saved no checkpoint
 
     with strategy.scope():
         model = app.build_model(config)
+    if isinstance(config, ClassesConfig) and ClassNames.of(model) != class_names_of(config):
+        raise AssertionError(
+            f"{app.NAME}.build_model must end in a ClassNames layer holding "
+            f"{class_names_of(config)}; found {ClassNames.of(model)}"
+        )
     echo(
         f"model: {model.name}, {model.count_params():,} parameters; strategy "
         f"{type(strategy).__name__} on {strategy.num_replicas_in_sync} replica(s); "
         f"dtype policy {policy}"
     )
     callbacks = [
+        keras.callbacks.TerminateOnNaN(),
         early_stopping(config),
-        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
         keras.callbacks.TensorBoard(str(work / "logs")),
         *extra_callbacks,
     ]
     if hasattr(app, "adapt"):
         app.adapt(model, datasets, config)
     started = time.perf_counter()
-    verbose = 1 if sys.stdout.isatty() else 2
+    verbose = progress_verbosity()
     if hasattr(app, "fit"):
         # Apps with several stages (transfer learning) train themselves and say where each
         # stage ended, so the curves can mark it.
         result = app.fit(model, datasets, config, callbacks, verbose)
     else:
-        result = FitResult(fit_epochs(model, datasets, config, callbacks, verbose))
-    history, boundaries = result.history, result.stage_boundaries
+        # The log survives an interruption, so a resumed run's history covers every epoch.
+        # It writes before the checkpoint does: an epoch trained again after a kill between the
+        # two is logged twice, and the later row wins.
+        log = keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True)
+        fit_epochs(model, datasets, config, [log, *callbacks], verbose)
+        result = FitResult(_logged_history(work / HISTORY_FILE))
+    history = result.history
+    _check_finite_history(history, work)
     train_seconds = time.perf_counter() - started
     fingerprint = distribute.weights_fingerprint(model)
     echo(f"weights fingerprint: {fingerprint}")
     metrics = app.evaluate_model(model, datasets.test, config)
     echo("test " + ", ".join(f"{k}: {_fmt_metric(v)}" for k, v in metrics.items()))
+    try:
+        figures = _write_run(
+            app,
+            model,
+            config,
+            datasets,
+            result,
+            metrics,
+            work,
+            strategy,
+            fingerprint,
+            train_seconds,
+        )
+    except OSError as exc:
+        # The checkpoint stays: rerunning the command finishes the run without training again.
+        raise UsageError(
+            f"could not write the run to {work}: {exc.strerror or exc}; free some space or fix "
+            "the folder's permissions, then rerun the same command to finish it"
+        ) from None
+    run = Run(app, model, config, None, history=history, metrics=metrics, report=figures)
+    if not chief:
+        shutil.rmtree(work, ignore_errors=True)
+        return run
+    final = _final_run_dir(root)
+    os.rename(work, final)
+    shutil.rmtree(final / BACKUP, ignore_errors=True)
+    for leftover in (final / ".lock", final / HISTORY_FILE):
+        leftover.unlink(missing_ok=True)
+    echo(f"run saved in {final}")
+    run.path = final
+    return run
 
+
+def _write_run(
+    app, model, config, datasets, result, metrics, work, strategy, fingerprint, train_seconds
+) -> dict:
+    history, boundaries = result.history, result.stage_boundaries
     model.save(work / MODEL_FILE)
     _write_json(work / CONFIG_FILE, config_to_dict(config))
     _write_json(
         work / METRICS_FILE,
         {
+            "app": app.NAME,
             "test": metrics,
             "history": history,
             "epochs_run": len(history.get("loss", [])),
@@ -538,82 +986,185 @@ def train(
                 "notes": datasets.notes,
                 "class_names": datasets.class_names,
             },
+            "class_weight": datasets.class_weight,
             "parameters": model.count_params(),
             "weights_fingerprint": fingerprint,
             "replicas": strategy.num_replicas_in_sync,
             "i2dl_keras_version": i2dl_keras.__version__,
         },
     )
-    from apps import plots
+    from i2dl_keras.apps import plots
 
-    plots.training_curves(
-        history, work / "training_curves.png", title=app.NAME, boundaries=boundaries
-    )
+    figures = {
+        "training_curves": plots.training_curves(
+            history, work / "training_curves.png", title=app.NAME, boundaries=boundaries
+        )
+    }
     if result.stages is not None:
         _write_json(work / STAGES_FILE, result.stages)
-    app.write_report(work, model, datasets, config, result)
-    if not chief:
-        shutil.rmtree(work, ignore_errors=True)
-        return None
-    shutil.rmtree(backup, ignore_errors=True)
-    final = _final_run_dir(root)
-    os.rename(work, final)
-    echo(f"run saved in {final}")
-    return final
+    figures.update(app.write_report(work, model, datasets, config, result) or {})
+    return figures
 
 
-def _fmt_metric(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+def evaluate(run: Run, data: str | None = None, **fields: Any) -> dict:
+    """The task's metrics of a run's model on a data source's test split (or all of it).
 
+    Args:
+        run: The `Run`.
+        data: A data source (as `Config.data`). Defaults to `None` (the run's own).
+        **fields: Other settings that do not shape the model, e.g. `batch_size`.
 
-def evaluate(app, model_path, overrides: dict[str, Any], as_json: bool, echo=print) -> dict:
-    """Evaluates a trained model on a source's test split (or all of it) and prints metrics."""
-    model, config, _ = load_run(app, model_path, overrides)
+    Raises:
+        UsageError: for a setting that shapes the model, or data whose classes differ from the
+            model's.
+    """
+    shaping = {"model", "num_classes", "class_names", *getattr(run.app, "MODEL_FIELDS", ())}
+    fixed = sorted(set(fields) & shaping)
+    if fixed:
+        raise UsageError(f"{fixed} shape the trained model and cannot change when evaluating")
+    values = config_to_dict(run.config)
+    values.update(fields)
+    if data is not None:
+        values["data"] = data
+    config = make_config(run.app.Config, values)
     config.validate()
-    datasets = app.make_datasets(config, "evaluate")
-    check_classes(config, datasets)
-    if not as_json:
-        echo(f"data: {datasets.source_name}")
-        for note in datasets.notes:
-            echo(f"note: {note}")
-    metrics = app.evaluate_model(model, datasets.test, config)
-    if as_json:
-        echo(json.dumps(metrics, default=_json_default))
-    else:
-        for key, value in metrics.items():
-            echo(f"{key}: {_fmt_metric(value)}")
+    with caller_state():
+        datasets = run.app.make_datasets(config, "evaluate")
+        check_classes(config, datasets, run.data_class_names)
+        metrics = run.app.evaluate_model(run.model, datasets.test, config)
+    metrics["data"] = datasets.source_name
+    if datasets.notes:
+        metrics["notes"] = list(datasets.notes)
     return metrics
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+def classify_images(run: Run, inputs: Any, batch_size: int) -> list[dict]:
+    """`Run.predict` of an image classifier: one `{input, label, class_id, probabilities}` each.
+
+    Images of one shape go through the model together, in batches of `batch_size`; the model
+    itself converts dtype, channels and size, so this is exactly `run.model.predict(pixels)`.
+    """
+    found = i2dl_data.read_images(inputs)
+    names = run.class_names
+    probabilities = predict_grouped(run.model, [pixels for _, pixels in found], batch_size)
+    results = []
+    for (name, _), probs in zip(found, probabilities):
+        best = int(np.argmax(probs))
+        results.append(
+            {
+                "input": name,
+                "label": names[best],
+                "class_id": best,
+                "probabilities": {n: float(p) for n, p in zip(names, probs)},
+            }
+        )
+    return results
 
 
-def expand_image_inputs(paths: Sequence[str]) -> list[Path]:
-    """The image files named by `predict`'s inputs: files as given, folders searched deeply."""
-    files = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UsageError(f"{path}: no such file or folder")
-    return files
+def describe_classifications(run: Run, results: Sequence[dict]) -> list[str]:
+    """One line per classified input for the CLI: the input, its label and that probability."""
+    return [
+        f"{' '.join(str(r['input']).split())}\t{r['label']}\t{r['probabilities'][r['label']]:.4f}"
+        for r in results
+    ]
 
 
-def predict(app, model_path, inputs: Sequence[str], echo=print) -> list[str]:
-    """Runs a trained model on user files and prints one line per input."""
-    model, config, _ = load_run(app, model_path)
-    lines = app.predict_inputs(model, config, list(inputs))
-    for line in lines:
-        echo(line)
-    return lines
+def check_finite(outputs: Any) -> Any:
+    """Returns `outputs` if every number in them is finite, else refuses them."""
+    for value in keras.tree.flatten(outputs):
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise UsageError(
+                "the model's outputs are not finite (NaN or infinite): it cannot be used; "
+                "retrain it (a lower --learning-rate usually helps)"
+            )
+    return outputs
+
+
+def fresh_folder(parent: Path, prefix: str) -> Path:
+    """Makes and returns a new folder `parent/prefix-YYYYmmdd-HHMMSS` (`-2`, `-3`, ... when one
+    exists): outputs written there can never replace an earlier file."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
+    candidate, n = parent / stamp, 2
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            candidate, n = parent / f"{stamp}-{n}", n + 1
+
+
+def output_stems(inputs: Sequence[str]) -> list[str]:
+    """A distinct, file-safe stem per input for its output files: `a/x.png` -> `x`,
+    `array[1]` -> `array-1`; a repeated stem gets `-2`, `-3`, ..."""
+    stems, used = [], set()
+    for name in inputs:
+        stem = re.sub(r"[^\w.-]+", "-", Path(str(name)).stem).strip("-") or "image"
+        unique, n = stem, 2
+        while unique.lower() in used:
+            unique, n = f"{stem}-{n}", n + 1
+        used.add(unique.lower())
+        stems.append(unique)
+    return stems
+
+
+TABLE_SUFFIXES = (".csv", ".jsonl")
+
+
+def check_new_table(path: str | os.PathLike) -> Path:
+    """Refuses an output table that exists or whose kind (CSV or JSON Lines) is unknown."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise UsageError(f"--output {path}: expected a .csv or .jsonl file name")
+    if path.exists():
+        raise UsageError(f"--output {path} exists; predict never replaces a file: choose another")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {path}: no folder {path.parent}")
+    return path
+
+
+def write_classifications(
+    results: Sequence[dict], path: str | os.PathLike, class_names: Sequence[str]
+) -> Path:
+    """Writes classifications as a new CSV or JSON Lines file: input, label, class_id, and one
+    probability per class (CSV columns `p_NAME`)."""
+    import csv
+
+    path = check_new_table(path)
+    try:
+        with path.open("x", newline="", encoding="utf-8") as f:
+            if path.suffix.lower() == ".jsonl":
+                for r in results:
+                    f.write(json.dumps({**r, "input": str(r["input"])}) + "\n")
+            else:
+                writer = csv.writer(f)
+                writer.writerow(["input", "label", "class_id", *(f"p_{n}" for n in class_names)])
+                for r in results:
+                    probabilities = [f"{r['probabilities'][n]:.6g}" for n in class_names]
+                    writer.writerow([r["input"], r["label"], r["class_id"], *probabilities])
+    except FileExistsError:
+        raise UsageError(f"--output {path} exists; predict never replaces a file") from None
+    except OSError as exc:
+        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def predict_grouped(model: keras.Model, arrays: Sequence[np.ndarray], batch_size: int) -> list:
+    """`model.predict` on arrays of possibly different shapes: equal shapes share batches."""
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+    groups: dict[tuple, list[int]] = {}
+    for i, array in enumerate(arrays):
+        groups.setdefault((array.shape, str(array.dtype)), []).append(i)
+    outputs: list = [None] * len(arrays)
+    verbose = progress_verbosity() if len(arrays) > 4 * batch_size else 0
+    for indices in groups.values():
+        batch = np.stack([arrays[i] for i in indices])
+        predicted = check_finite(model.predict(batch, batch_size=batch_size, verbose=verbose))
+        for i, value in zip(indices, predicted):
+            outputs[i] = value
+    return outputs
 
 
 def tune(
@@ -626,15 +1177,28 @@ def tune(
     tuner_dir: str | None = None,
     overwrite: bool = False,
     echo=print,
-) -> Path | None:
+) -> tuple[Run | None, kt.Tuner]:
     """Searches the app's hyperparameters, prints the trials, then retrains the best config.
+
+    Returns `(run, tuner)`: the retrained best configuration and the KerasTuner tuner.
 
     With KerasTuner's `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
     set, the search is shared between processes: the chief (an id containing `chief`) serves
     the oracle and runs no trial, then alone prints the table, retrains the best configuration
-    and returns its run folder; the workers run trials until none are left and return `None`.
+    and returns its run; the workers run trials until none are left and return no run.
     """
     config.validate()
+    with caller_state():
+        tuner, best = _search(
+            app, config, tuner_kind, max_trials, max_epochs, tuner_dir, overwrite, echo
+        )
+    if best is None:
+        return None, tuner
+    echo("retraining the best configuration from scratch")
+    return train(app, best, echo=echo), tuner
+
+
+def _search(app, config, tuner_kind, max_trials, max_epochs, tuner_dir, overwrite, echo):
     role = tuning.distributed_role()
     if config.strategy == "multi_worker":
         raise UsageError(
@@ -682,88 +1246,211 @@ def tune(
     )
     if role == "worker":
         echo(f"{tuner_id}: no trials left; the chief prints the results and retrains the best")
-        return None
+        return tuner, None
     echo(tuning.trials_table(tuner))
     best_hp = tuner.get_best_hyperparameters(1)[0]
-    best = hypermodel.final_config(best_hp)
     echo(
         "best: "
         + ", ".join(f"{k}={v}" for k, v in best_hp.values.items() if not k.startswith("tuner/"))
     )
-    echo("retraining the best configuration from scratch")
-    return train(app, best, echo=echo)
+    return tuner, hypermodel.final_config(best_hp)
 
 
-def export_model(
-    app,
-    model_path,
-    version: int | None = None,
-    echo=print,
+def with_class_outputs(endpoint: export.Endpoint, class_names: Sequence[str]) -> export.Endpoint:
+    """Adds TF Serving's `classes` output (string names) to an endpoint that gives `class_ids`."""
+    function, specs = endpoint
+    names = tf.constant(list(class_names))
+
+    def with_classes(*args):
+        outputs = dict(function(*args))
+        if "class_ids" in outputs:
+            outputs["classes"] = tf.gather(names, outputs["class_ids"])
+        return outputs
+
+    return with_classes, specs
+
+
+def export_run(
+    run: Run,
     format: str = "saved_model",
+    version: int | None = None,
     quantize: str | None = None,
+    echo: Callable[[str], None] = print,
 ) -> Path:
-    """Exports a trained model, checked, with a `MODEL_CARD.md` next to the version folder.
+    """Exports a run's model, checked, with a `MODEL_CARD.md` next to the version folder.
 
-    `format="saved_model"` writes a TF SavedModel under `OUTPUT/APP/serving/N/`;
-    `format="tflite"` a LiteRT flatbuffer `OUTPUT/APP/tflite/N/model.tflite` of the Keras model
-    (float inputs, no decoding), optionally int8-quantized (`quantize="int8"`) with inputs of the
-    training pipeline as the representative data, and compared with the Keras model on test
-    inputs. Returns the version folder (SavedModel) or the `.tflite` file.
+    `format="saved_model"` writes a TF SavedModel under `OUTPUT/APP/serving/N/` whose
+    signatures return `classes` (names) beside `class_ids` and `probabilities` for classifiers;
+    `format="tflite"` a LiteRT flatbuffer `OUTPUT/APP/tflite/N/model.tflite` of the Keras model,
+    optionally int8-quantized (`quantize="int8"`) with inputs of the training pipeline as the
+    representative data, and compared with the Keras model on test inputs; `format="onnx"` or
+    `"openvino"` the model through Keras' own `model.export` under `OUTPUT/APP/FORMAT/N/`,
+    checked with ONNX Runtime or OpenVINO's runtime (optional extras: the error names the one to
+    install). Returns the version folder (SavedModel) or the exported file.
     """
-    from apps import model_card
+    from i2dl_keras.apps import model_card
 
-    model, config, run_dir = load_run(app, model_path)
+    app, model, config = run.app, run.model, run.config
+    if run.path is None:
+        raise UsageError("this run has no run folder to export from; save it with train first")
+    if format not in EXPORT_FORMATS:
+        raise UsageError(f"format must be one of {list(EXPORT_FORMATS)}, got {format!r}")
+    if quantize not in (None, "int8"):
+        raise UsageError(f"quantize must be None or 'int8', got {quantize!r}")
+    if format in export.CONVERTERS:
+        if quantize:
+            raise UsageError("--quantize applies to --format tflite only")
+        return _export_converted(run, format, version, echo)
     if format == "tflite":
-        import numpy as np
-
-        def first_inputs(dataset, count):
-            batches, total = [], 0
-            for x, _ in dataset:
-                batches.append(keras.ops.convert_to_numpy(x))
-                total += len(batches[-1])
-                if total >= count:
-                    break
-            return np.concatenate(batches)[:count]
-
-        datasets = app.make_datasets(config, "train")
-        result = export.export_tflite(
-            model,
-            Path(config.output_dir) / app.NAME / "tflite",
-            check_inputs=first_inputs(datasets.test, 64),
-            representative_inputs=first_inputs(datasets.train, 256) if quantize else None,
-            quantize=quantize,
-            version=version,
-        )
-        agreement = "" if result.agreement is None else f", top-1 agreement {result.agreement:.1%}"
-        check = (
-            f"The {quantize or 'float32'} TFLite model was checked against the Keras model on "
-            f"{min(64, datasets.num_examples.get('test', 64))} test inputs: largest output "
-            f"difference {result.max_abs_diff:.2g}{agreement}."
-        )
-        echo(f"exported {result.path}")
-        echo(check)
-        card = model_card.write_model_card(
-            app,
-            run_dir,
-            result.path.parent,
-            signatures=model_card.tflite_signatures(result.path),
-            artifact=f"LiteRT/TFLite flatbuffer ({quantize or 'float32'}, `{result.path.name}`)",
-            notes=[check],
-        )
-        echo(f"model card: {card}")
-        return result.path
+        return _export_tflite(run, version, quantize, echo)
     if quantize:
         raise UsageError("--quantize applies to --format tflite only")
-    serving_dir = Path(config.output_dir) / app.NAME / "serving"
+    endpoints = app.serving_endpoints(model, config)
+    if run.class_names:
+        endpoints = {k: with_class_outputs(e, run.class_names) for k, e in endpoints.items()}
     path = export.export_serving(
         model,
-        app.serving_endpoints(model, config),
-        serving_dir,
+        endpoints,
+        Path(config.output_dir) / app.NAME / "serving",
         app.serving_check_requests(config),
         version=version,
     )
     echo(f"exported {path} (checked in a fresh process without i2dl_keras)")
-    loaded_names = ", ".join(app.serving_endpoints(model, config))
-    echo(f"signatures: {loaded_names}")
-    echo(f"model card: {model_card.write_model_card(app, run_dir, path)}")
+    echo(f"signatures: {', '.join(endpoints)}")
+    echo(f"model card: {model_card.write_model_card(app, run.path, path)}")
     return path
+
+
+EXPORT_FORMATS = ("saved_model", "tflite", *export.CONVERTERS)
+
+
+def _first_inputs(dataset: tf.data.Dataset, count: int) -> np.ndarray:
+    batches, total = [], 0
+    for x, _ in dataset:
+        batches.append(keras.ops.convert_to_numpy(x))
+        total += len(batches[-1])
+        if total >= count:
+            break
+    return np.concatenate(batches)[:count]
+
+
+def _export_converted(run: Run, format: str, version, echo) -> Path:
+    from i2dl_keras.apps import model_card
+
+    datasets = run.app.make_datasets(run.config, "evaluate")
+    check = _first_inputs(datasets.test, 32)
+    path, worst = export.export_converted(
+        run.model,
+        Path(run.config.output_dir) / run.app.NAME / format,
+        format,
+        check_inputs=check,
+        version=version,
+    )
+    note = (
+        f"The {format} model was checked against the Keras model on {len(check)} test inputs: "
+        f"largest output difference {worst:.2g}."
+    )
+    echo(f"exported {path}")
+    echo(note)
+    card = model_card.write_model_card(
+        run.app,
+        run.path,
+        path.parent,
+        signatures=[],
+        artifact=f"{format} (`{path.name}`, through Keras' model.export)",
+        notes=[note],
+    )
+    echo(f"model card: {card}")
+    return path
+
+
+def _export_tflite(run: Run, version, quantize, echo) -> Path:
+    from i2dl_keras.apps import model_card
+
+    first_inputs = _first_inputs
+    datasets = run.app.make_datasets(run.config, "train")
+    result = export.export_tflite(
+        run.model,
+        Path(run.config.output_dir) / run.app.NAME / "tflite",
+        check_inputs=first_inputs(datasets.test, 64),
+        representative_inputs=first_inputs(datasets.train, 256) if quantize else None,
+        quantize=quantize,
+        version=version,
+    )
+    agreement = "" if result.agreement is None else f", top-1 agreement {result.agreement:.1%}"
+    check = (
+        f"The {quantize or 'float32'} TFLite model was checked against the Keras model on "
+        f"{min(64, datasets.num_examples.get('test', 64))} test inputs: largest output "
+        f"difference {result.max_abs_diff:.2g}{agreement}."
+    )
+    echo(f"exported {result.path}")
+    echo(check)
+    card = model_card.write_model_card(
+        run.app,
+        run.path,
+        result.path.parent,
+        signatures=model_card.tflite_signatures(result.path),
+        artifact=f"LiteRT/TFLite flatbuffer ({quantize or 'float32'}, `{result.path.name}`)",
+        notes=[check],
+    )
+    echo(f"model card: {card}")
+    return result.path
+
+
+# --------------------------------------------------------------------------- the Python API
+
+
+def app_api(module_name: str):
+    """`train`, `load` and `tune` functions of the app module `module_name`, for its namespace.
+
+    Each app module ends with `train, load, tune = base.app_api(__name__)`, so that
+    `i2dl_keras.apps.digits.train(epochs=3)` works as `i2dl digits train --epochs 3` does.
+    """
+
+    def app():
+        return sys.modules[module_name]
+
+    def train_app(config: BaseConfig | None = None, **fields: Any) -> Run:
+        """Trains the app and returns the `Run`; `fields` are the app's `Config` fields."""
+        return train(app(), _config(app(), config, fields))
+
+    def load_app(path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> Run:
+        """Loads a run folder written by `train` (or its `.keras` file) as a `Run`.
+
+        Exports and predictions go under `output_dir` (default: where the run folder lies).
+        """
+        return load(app(), path, output_dir)
+
+    def tune_app(
+        config: BaseConfig | None = None,
+        *,
+        tuner: str = "hyperband",
+        max_trials: int = 10,
+        max_epochs: int = 10,
+        directory: str | None = None,
+        overwrite: bool = False,
+        **fields: Any,
+    ) -> tuple[Run | None, kt.Tuner]:
+        """Searches hyperparameters with KerasTuner, retrains the best; `(run, tuner)`."""
+        return tune(
+            app(),
+            _config(app(), config, fields),
+            tuner_kind=tuner,
+            max_trials=max_trials,
+            max_epochs=max_epochs,
+            tuner_dir=directory,
+            overwrite=overwrite,
+        )
+
+    for function, name in ((train_app, "train"), (load_app, "load"), (tune_app, "tune")):
+        function.__name__ = function.__qualname__ = name
+        function.__module__ = module_name
+    return train_app, load_app, tune_app
+
+
+def _config(app, config: BaseConfig | None, fields: Mapping[str, Any]) -> BaseConfig:
+    if config is not None and not isinstance(config, app.Config):
+        raise UsageError(f"config must be a {app.__name__}.Config, got {type(config).__name__}")
+    values = config_to_dict(config) if config is not None else {}
+    values.update(fields)
+    return make_config(app.Config, values)

@@ -19,7 +19,6 @@ import importlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-import types  # noqa: E402
 import typing  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
@@ -41,6 +40,13 @@ VERBS = {
 TUNER_KINDS = ("hyperband", "random", "bayesian", "grid")
 
 
+def _base():
+    # Imported on first use: `i2dl --help` answers without loading TensorFlow.
+    from i2dl_keras.apps import base
+
+    return base
+
+
 class CliError(Exception):
     """A mistake on the command line or in a config file."""
 
@@ -49,26 +55,12 @@ def _main_help() -> str:
     apps = "\n".join(f"  {name:<14}{text}" for name, text in APPS.items())
     verbs = "\n".join(f"  {name:<14}{text}" for name, text in VERBS.items())
     return (
-        "usage: i2dl APP VERB [flags]   (or: python -m apps APP VERB [flags])\n\n"
+        "usage: i2dl APP VERB [flags]   (or: python -m i2dl_keras.apps APP VERB [flags])\n\n"
         f"apps:\n{apps}\n\nverbs:\n{verbs}\n\n"
         "`i2dl APP --help` lists an app's verbs, `i2dl APP VERB --help` its flags.\n\n"
         "serve:\n  i2dl serve [saved_models] [--port 8501] [--grpc-port 8500]\n"
         "                serve every export with TF Serving's REST and gRPC APIs"
     )
-
-
-def _unwrap(annotation: Any) -> tuple[type, bool]:
-    """(base type, optional?) of a field annotation such as `int`, `str | None`."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0], True
-    return annotation, False
-
-
-def _field_types(config_cls) -> dict[str, tuple[type, bool]]:
-    hints = typing.get_type_hints(config_cls)
-    return {f.name: _unwrap(hints[f.name]) for f in dataclasses.fields(config_cls)}
 
 
 def _is_list(kind: Any) -> bool:
@@ -77,6 +69,16 @@ def _is_list(kind: Any) -> bool:
 
 def _type_name(kind: Any) -> str:
     return "list" if _is_list(kind) else kind.__name__
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _parse_value(text: str, kind: type, optional: bool, flag: str) -> Any:
@@ -97,7 +99,7 @@ def _add_config_flags(
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
-        kind, optional = _field_types(config_cls)[f.name]
+        kind, optional = _base().field_types(config_cls)[f.name]
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -136,32 +138,12 @@ def load_config_file(path: str, config_cls) -> dict[str, Any]:
             values = json.load(f)
     except FileNotFoundError:
         raise CliError(f"--config {path}: no such file") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CliError(f"--config {path}: not valid JSON ({exc})") from None
     if not isinstance(values, dict):
         raise CliError(f"--config {path}: expected a JSON object of settings")
-    field_types = _field_types(config_cls)
-    unknown = sorted(set(values) - set(field_types))
-    if unknown:
-        raise CliError(
-            f"--config {path}: unknown key(s) {unknown}; known keys: {sorted(field_types)}"
-        )
-    for key, value in values.items():
-        kind, optional = field_types[key]
-        if value is None and optional:
-            continue
-        if _is_list(kind):
-            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise CliError(
-                    f"--config {path}: key {key!r} expects a list of strings, got {value!r}"
-                )
-            continue
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            values[key], ok = float(value), True
-        if not ok:
-            raise CliError(f"--config {path}: key {key!r} expects {kind.__name__}, got {value!r}")
-    return values
+    checked = _base().make_config(config_cls, values, where=f"--config {path}: ")
+    return {key: getattr(checked, key) for key in values}
 
 
 def build_parser(app_name: str, app) -> argparse.ArgumentParser:
@@ -187,6 +169,14 @@ def build_parser(app_name: str, app) -> argparse.ArgumentParser:
                 action="store_true",
                 help="print the metrics as one JSON object on the last line",
             )
+        if verb in ("predict", "export"):
+            sub.add_argument(
+                "--output-dir",
+                default=None,
+                metavar="DIR",
+                help="where to write (default: the folder the run lies in, i.e. OUTPUT of "
+                "OUTPUT/APP/run-...)",
+            )
         if verb == "predict":
             sub.add_argument(
                 "inputs",
@@ -194,6 +184,20 @@ def build_parser(app_name: str, app) -> argparse.ArgumentParser:
                 metavar="INPUT",
                 help=getattr(app, "PREDICT_INPUT_HELP", "input files or folders"),
             )
+            sub.add_argument(
+                "--batch-size",
+                type=_positive_int,
+                default=32,
+                help="inputs per model call (default: 32)",
+            )
+            if not hasattr(app, "describe_predictions"):
+                sub.add_argument(
+                    "--output",
+                    metavar="FILE",
+                    default=None,
+                    help="also write one row per input to FILE.csv or FILE.jsonl (input, label, "
+                    "probability per class); an existing file is never replaced",
+                )
         if verb == "tune":
             sub.add_argument("--tuner", choices=TUNER_KINDS, default="hyperband")
             sub.add_argument("--max-trials", type=int, default=10)
@@ -211,10 +215,11 @@ def build_parser(app_name: str, app) -> argparse.ArgumentParser:
         if verb == "export":
             sub.add_argument(
                 "--format",
-                choices=("saved_model", "tflite"),
+                choices=("saved_model", "tflite", "onnx", "openvino"),
                 default="saved_model",
                 help="saved_model: TF Serving's layout under serving/N/; tflite: a LiteRT "
-                "flatbuffer under tflite/N/ (default: saved_model)",
+                "flatbuffer under tflite/N/; onnx or openvino: Keras' model.export under "
+                "FORMAT/N/ (needs the extra of that name) (default: saved_model)",
             )
             sub.add_argument(
                 "--quantize",
@@ -246,10 +251,10 @@ def _config_values(args: argparse.Namespace, config_cls) -> dict[str, Any]:
     return values
 
 
-def run(argv: Sequence[str]) -> int:
+def run(argv: Sequence[str], echo=print) -> int:
     argv = list(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_main_help())
+        echo(_main_help())
         return 0 if argv else 2
     app_name = argv[0]
     if app_name == "serve":
@@ -259,36 +264,57 @@ def run(argv: Sequence[str]) -> int:
     if app_name not in APPS:
         print(f"i2dl: error: unknown app {app_name!r}; choose from {sorted(APPS)}", file=sys.stderr)
         return 2
-    app = importlib.import_module(f"apps.{app_name}")
-    parser = build_parser(app_name, app)
-    args = parser.parse_args(argv[1:])
-
-    from apps import base
-
+    app = importlib.import_module(f"i2dl_keras.apps.{app_name}")
+    base = _base()
+    args = build_parser(app_name, app).parse_args(argv[1:])
     values = _config_values(args, app.Config)
     if args.verb == "train":
-        base.train(app, app.Config(**values))
+        base.train(app, base.make_config(app.Config, values), echo=echo)
     elif args.verb == "tune":
         base.tune(
             app,
-            app.Config(**values),
+            base.make_config(app.Config, values),
             tuner_kind=args.tuner,
             max_trials=args.max_trials,
             max_epochs=args.max_epochs,
             tuner_dir=args.tuner_dir,
             overwrite=args.overwrite,
+            echo=echo,
         )
     elif args.verb == "evaluate":
         # `--model` is the run's path here, not the architecture field of the same name.
         values.pop("model", None)
-        base.evaluate(app, args.model, values, as_json=args.json)
+        metrics = base.load(app, args.model).evaluate(**values)
+        if args.json:
+            echo(json.dumps({k: v for k, v in metrics.items() if k not in ("data", "notes")}))
+        else:
+            echo(f"data: {metrics.pop('data')}")
+            for note in metrics.pop("notes", []):
+                echo(f"note: {note}")
+            for key, value in metrics.items():
+                echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     elif args.verb == "predict":
-        base.predict(app, args.model, args.inputs)
+        run_ = base.load(app, args.model, output_dir=args.output_dir)
+        output = getattr(args, "output", None)
+        if output:
+            base.check_new_table(output)
+        # An app may read more inputs from the command line's (sentiment's `@FILE` of lines).
+        inputs = getattr(app, "expand_inputs", list)(args.inputs)
+        results = run_.predict(inputs, batch_size=args.batch_size)
+        describe = getattr(app, "describe_predictions", base.describe_classifications)
+        for line in describe(run_, results):
+            echo(line)
+        if output:
+            echo(f"wrote {base.write_classifications(results, output, run_.class_names)}")
     elif args.verb == "export":
         if args.quantize and args.format != "tflite":
             raise CliError("--quantize int8 needs --format tflite")
-        base.export_model(
-            app, args.model, version=args.version, format=args.format, quantize=args.quantize
+        base.export_run(
+            base.load(app, args.model, output_dir=args.output_dir),
+            format=args.format,
+            version=args.version,
+            quantize=args.quantize,
+            echo=echo,
         )
     return 0
 
@@ -317,11 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_user_error(exc: BaseException) -> bool:
     """Mistakes in what the user gave (flags, files, data); anything else is a bug."""
-    from apps.base import UsageError
     from i2dl_keras.data import DataError
     from i2dl_keras.export import ExportError
 
-    return isinstance(exc, (CliError, UsageError, DataError, ExportError))
+    return isinstance(exc, (CliError, _base().UsageError, DataError, ExportError))
 
 
 if __name__ == "__main__":

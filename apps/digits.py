@@ -6,8 +6,15 @@ per class. Metric: test accuracy. A good result: about 98-99% on `builtin`, 99% 
 (see `benchmarks/digits.py`). Models: `--model cnn` (the default, `i2dl_keras.models.small_cnn`)
 or `--model lenet5` (the course's LeNet-5).
 
-The model takes float pixels in [0, 1], white digit on black as in MNIST, `image_size` square
-with one channel. The exported SavedModel also takes encoded PNG/JPEG bytes of any size.
+Input contract: images as a decoder gives them, any size, grey or colour, pixel values 0-255 of
+any dtype (white digit on black as in MNIST); the model resizes, converts and scales them itself.
+
+```python
+from i2dl_keras.apps import digits
+
+run = digits.train(epochs=3)
+run.predict(["my_digit.png"])[0]["label"]
+```
 """
 
 from __future__ import annotations
@@ -20,15 +27,16 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from apps import base, plots
+from i2dl_keras.apps import base, plots
 from i2dl_keras.data import random_affine
+from i2dl_keras.layers import ClassNames, ImagePreprocessing
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import lenet5, small_cnn
 
 NAME = "digits"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
-PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
+PREDICT_INPUT_HELP = "image files (PNG, JPEG, GIF, BMP, WebP, TIFF), or folders of them"
 
 
 @dataclasses.dataclass
@@ -43,6 +51,7 @@ class Config(base.ClassesConfig):
     width: int = base.option(32, "filters of the first conv layer (the second has twice as many)")
     dropout: float = base.option(0.4, "dropout before the classifier")
     augment: bool = base.option(True, "random shifts, rotations and zooms of training batches")
+    class_weight: str | None = base.class_weight_option()
     num_classes: int = base.option(10, "number of classes (set from the data when training)")
     train_examples: int = base.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
@@ -58,24 +67,24 @@ class Config(base.ClassesConfig):
             raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
 
 
-def to_pixels(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 `[H, W, 1]` image -> float32 `[size, size, 1]` in [0, 1]."""
+def resize_pixels(image: tf.Tensor, size: int) -> tf.Tensor:
+    """uint8 `[H, W, 1]` image -> float32 `[size, size, 1]` on the 0-255 scale."""
     image = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-    return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+    return tf.clip_by_value(image, 0.0, 255.0)
 
 
 def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 `[size, size, 1]` in [0, 1]."""
+    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 `[size, size, 1]`, 0-255."""
     image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
     image.set_shape([None, None, 1])
-    return to_pixels(image, size)
+    return resize_pixels(image, size)
 
 
 def make_datasets(config: Config, purpose: str) -> base.Datasets:
     size = config.image_size
 
     def preprocess(image, label):
-        return to_pixels(image, size), tf.cast(label, tf.int32)
+        return resize_pixels(image, size), tf.cast(label, tf.int32)
 
     augment = None
     if config.augment:
@@ -90,11 +99,17 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
 
 
 def build_model(config: Config) -> keras.Model:
-    shape = (config.image_size, config.image_size, 1)
+    size = config.image_size
     if config.model == "lenet5":
-        model = lenet5(input_shape=shape, num_classes=config.num_classes)
+        net = lenet5(input_shape=(size, size, 1), num_classes=config.num_classes)
     else:
-        model = small_cnn(shape, config.num_classes, width=config.width, dropout=config.dropout)
+        net = small_cnn(
+            (size, size, 1), config.num_classes, width=config.width, dropout=config.dropout
+        )
+    pixels = keras.Input((None, None, None), name="pixels")
+    x = ImagePreprocessing(size=(size, size), channels=1, name="preprocessing")(pixels)
+    outputs = ClassNames(base.class_names_of(config), name="class_names")(net(x))
+    model = keras.Model(pixels, outputs, name=f"digits_{net.name}")
     # Cosine decay over the planned steps: the course's learning-rate decay without a knob to tune.
     steps_per_epoch = -(-config.train_examples // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -138,21 +153,22 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
-) -> None:
+) -> dict:
+    """The test confusion matrix and the misclassified test images."""
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
     n = len(datasets.class_names)
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)
-    plots.confusion_matrix_plot(
+    confusion = plots.confusion_matrix_plot(
         matrix,
         datasets.class_names,
         run_dir / "confusion_matrix.png",
         title=f"test confusion matrix (accuracy {np.mean(predicted == labels):.2%})",
     )
     wrong = np.flatnonzero(predicted != labels)[:32]
-    plots.image_grid(
-        images[wrong],
+    misclassified = plots.image_grid(
+        images[wrong] / 255.0,
         [
             f"true {datasets.class_names[labels[i]]} / pred {datasets.class_names[predicted[i]]}"
             f" ({probs[i, predicted[i]]:.2f})"
@@ -161,20 +177,10 @@ def write_report(
         run_dir / "misclassified.png",
         title=f"misclassified test images ({len(np.flatnonzero(predicted != labels))} in all)",
     )
+    return {"confusion_matrix": confusion, "misclassified": misclassified}
 
 
-def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    class_names = base.class_names_of(config)
-    lines = []
-    for path in base.expand_image_inputs(paths):
-        try:
-            pixels = decode_pixels(tf.constant(path.read_bytes()), config.image_size)
-        except (tf.errors.InvalidArgumentError, ValueError):
-            raise base.UsageError(f"{path}: not a readable PNG/JPEG/BMP/GIF image") from None
-        probs = model(pixels[None], training=False).numpy()[0]
-        best = int(probs.argmax())
-        lines.append(f"{path}\t{class_names[best]}\t{probs[best]:.4f}")
-    return lines
+predict_inputs = base.classify_images
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
@@ -196,7 +202,7 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
         "serve_pixels": (
             from_pixels,
-            [tf.TensorSpec([None, size, size, 1], tf.float32, name="pixels")],
+            [tf.TensorSpec([None, None, None, 1], tf.float32, name="pixels")],
         ),
     }
 
@@ -207,5 +213,8 @@ def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
     # Two different sizes show that the bytes signature resizes whatever it is sent.
     images = [rng.integers(0, 256, (s, s, 1), dtype=np.uint8) for s in (size, size + 12)]
     encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.random((3, size, size, 1), dtype=np.float32)
+    pixels = rng.integers(0, 256, (3, size + 4, size + 4, 1)).astype(np.float32)
     return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+
+
+train, load, tune = base.app_api(__name__)

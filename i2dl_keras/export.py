@@ -5,6 +5,8 @@ export goes to `BASE/NAME/N/` with N one above the highest there. The SavedModel
 to a hidden temporary folder beside it, reloaded in a fresh Python process that imports only
 TensorFlow (as a serving process would), and compared with the Keras model's own outputs; only
 then is it renamed into place. A failed export leaves every earlier version untouched.
+`export_tflite` writes a LiteRT flatbuffer and `export_converted` ONNX or OpenVINO IR (through
+Keras' own `model.export`), each checked against the Keras model the same way.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "CONVERTERS",
+    "ConverterMissing",
     "ExportError",
     "Endpoint",
     "TFLiteExport",
+    "export_converted",
     "export_serving",
     "export_tflite",
     "next_version",
@@ -82,7 +87,14 @@ results = {}
 for name, inputs in spec["requests"].items():
     fn = loaded.signatures[name]
     out = fn(**{k: decode(v) for k, v in inputs.items()})
-    results[name] = {k: np.asarray(v).tolist() for k, v in out.items()}
+    results[name] = {}
+    for k, v in out.items():
+        v = np.asarray(v)
+        if v.dtype.kind in ("O", "S"):  # strings (class names) travel as base64
+            flat = [base64.b64encode(bytes(s)).decode("ascii") for s in v.reshape(-1)]
+            results[name][k] = {"b64": flat, "shape": list(v.shape)}
+        else:
+            results[name][k] = v.tolist()
 assert "i2dl_keras" not in sys.modules, "the serving check must not need i2dl_keras"
 json.dump(results, open(sys.argv[2], "w"))
 """
@@ -146,11 +158,12 @@ def export_serving(
             args = [tf.constant(request[s.name]) for s in specs]
             outputs = fn(*args)
             expected[name] = {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
+            _check_finite(expected[name], f"signature {name!r}")
         served = _serve_in_fresh_process(tmp / "model", check_requests, timeout)
         for name, outputs in expected.items():
             for key, want in outputs.items():
-                got = np.asarray(served[name][key])
-                if got.shape != want.shape or not np.allclose(got, want, atol=atol, rtol=0):
+                got = _decoded(served[name][key])
+                if got.shape != want.shape or not _same(got, want, atol):
                     raise ExportError(
                         f"the exported signature {name!r} output {key!r} differs from the Keras "
                         f"model's (shapes {got.shape} vs {want.shape}); nothing was written"
@@ -159,6 +172,28 @@ def export_serving(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _check_finite(outputs: Mapping[str, np.ndarray], what: str) -> None:
+    for key, value in outputs.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ExportError(
+                f"the model's {what} output {key!r} is not finite (NaN or infinite) on the check "
+                "inputs; nothing was exported. Retrain the model"
+            )
+
+
+def _decoded(value) -> np.ndarray:
+    if isinstance(value, dict):
+        flat = [base64.b64decode(s) for s in value["b64"]]
+        return np.array(flat, dtype=object).reshape(value["shape"])
+    return np.asarray(value)
+
+
+def _same(got: np.ndarray, want: np.ndarray, atol: float) -> bool:
+    if want.dtype.kind in ("O", "S"):
+        return [bytes(v) for v in got.reshape(-1)] == [bytes(v) for v in want.reshape(-1)]
+    return bool(np.allclose(got, want, atol=atol, rtol=0))
 
 
 def _serve_in_fresh_process(path: Path, requests: Mapping, timeout: float) -> dict:
@@ -228,7 +263,8 @@ def export_tflite(
     Args:
         model: A Keras model with one input.
         tflite_dir: The folder of versions (`.../APP/tflite`).
-        check_inputs: A batch of model inputs to compare the two on.
+        check_inputs: A batch of model inputs to compare the two on; its shape fixes the
+            flatbuffer's input shape where the model accepts any size.
         representative_inputs: A batch of typical inputs (from the training pipeline) to
             calibrate int8 ranges. Required for `quantize="int8"`. Defaults to `None`.
         quantize: `None` (float32) or `"int8"`. Defaults to `None`.
@@ -277,8 +313,9 @@ def export_tflite(
             "or leave it out to take the next free number."
         )
 
+    # TFLite wants static sizes: the check inputs fix what the model leaves open (any image size).
     input_tensor = inputs[0]
-    spec = tf.TensorSpec((None, *input_tensor.shape[1:]), input_tensor.dtype, name="inputs")
+    spec = tf.TensorSpec((None, *check_inputs.shape[1:]), input_tensor.dtype, name="inputs")
 
     def serve(inputs):
         outputs = keras.tree.flatten(model(inputs, training=False))
@@ -318,6 +355,7 @@ def export_tflite(
             k: keras.ops.convert_to_numpy(v)
             for k, v in serve(tf.constant(check_inputs, dtype=spec.dtype)).items()
         }
+        _check_finite(expected, "TFLite")
         got = _run_tflite(flatbuffer, check_inputs.astype(spec.dtype.as_numpy_dtype))
         if sorted(got) != sorted(expected):
             raise ExportError(
@@ -353,3 +391,116 @@ def _run_tflite(flatbuffer: bytes, inputs: np.ndarray) -> dict[str, np.ndarray]:
     runner = interpreter.get_signature_runner("serving_default")
     rows = [runner(inputs=example[None]) for example in inputs]
     return {k: np.concatenate([row[k] for row in rows]) for k in rows[0]}
+
+
+# --------------------------------------------------------------------------- ONNX and OpenVINO
+
+# format -> (file name, the packages Keras' exporter and our check need, the extra to install)
+CONVERTERS = {
+    "onnx": ("model.onnx", ("tf2onnx", "onnx", "onnxruntime"), "onnx"),
+    "openvino": ("model.xml", ("openvino",), "openvino"),
+}
+
+
+class ConverterMissing(ExportError):
+    """The optional converter of an export format is not installed."""
+
+
+def export_converted(
+    model: keras.Model,
+    export_dir: str | os.PathLike,
+    format: str,
+    check_inputs: np.ndarray,
+    version: int | None = None,
+    atol: float = 1e-4,
+) -> tuple[Path, float]:
+    """Writes `model` with Keras' own `model.export` as ONNX or OpenVINO IR, checked.
+
+    The exported model takes inputs of the shape of `check_inputs` (any batch size), so an image
+    model that resizes any image itself takes images of its own input size there. The file goes
+    to `export_dir/N/` (N one above the highest version there) only after the exported model, run
+    by ONNX Runtime or OpenVINO's CPU runtime, reproduced the Keras model's outputs on
+    `check_inputs` to `atol`; a failed export leaves nothing behind.
+
+    Args:
+        model: A Keras model with one input.
+        export_dir: The folder of versions (`.../APP/onnx`).
+        format: `"onnx"` or `"openvino"`.
+        check_inputs: A batch of model inputs to compare the two on.
+        version: The version number. Defaults to `None` (one above the highest present).
+        atol: Largest allowed absolute output difference. Defaults to `1e-4`.
+
+    Returns:
+        The exported file's path and the largest absolute difference found.
+
+    Raises:
+        ConverterMissing: if the format's optional packages are not installed; the message
+            names the extra to install.
+        ExportError: if the version exists, Keras cannot convert the model, or the converted
+            model's outputs differ.
+    """
+    if format not in CONVERTERS:
+        raise ValueError(
+            f"`format` must be one of {sorted(CONVERTERS)}. Received: format={format!r}"
+        )
+    file_name, packages, extra = CONVERTERS[format]
+    import importlib.util
+
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ConverterMissing(
+            f"--format {format} needs {', '.join(missing)}: install the extra with "
+            f"pip install 'i2dl-keras[{extra}]'"
+        )
+    check_inputs = np.asarray(check_inputs)
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    version = next_version(export_dir) if version is None else int(version)
+    final = export_dir / str(version)
+    if final.exists():
+        raise ExportError(
+            f"{final} exists already; exports are never overwritten. Pass another --version "
+            "or leave it out to take the next free number."
+        )
+    expected = keras.tree.flatten(model.predict(check_inputs, verbose=0))[0]
+    _check_finite({"output_0": np.asarray(expected)}, format)
+    tmp = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=export_dir))
+    try:
+        (tmp / "model").mkdir()
+        # As for TFLite, the check inputs fix the sizes a model leaves open (any image size).
+        spec = tf.TensorSpec((None, *check_inputs.shape[1:]), model.inputs[0].dtype)
+        try:
+            model.export(
+                str(tmp / "model" / file_name),
+                format=format,
+                verbose=False,
+                input_signature=[spec],
+            )
+        except Exception as exc:
+            raise ExportError(
+                f"Keras could not export the model as {format}: {str(exc)[-1500:]}"
+            ) from None
+        got = _run_converted(tmp / "model" / file_name, format, check_inputs)
+        worst = float(np.max(np.abs(got - expected)))
+        if got.shape != expected.shape or not worst <= atol:
+            raise ExportError(
+                f"the {format} model differs from the Keras model by up to {worst:.3g} "
+                f"(allowed {atol:.3g}); nothing was written"
+            )
+        os.rename(tmp / "model", final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / file_name, worst
+
+
+def _run_converted(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return session.run(None, {name: inputs.astype(np.float32)})[0]
+    import openvino
+
+    compiled = openvino.Core().compile_model(str(path), "CPU")
+    return np.asarray(compiled(inputs.astype(np.float32))[0])

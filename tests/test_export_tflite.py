@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import cli, digits
 from i2dl_keras import export
+from i2dl_keras.apps import cli, digits
 from i2dl_keras.classic import BaggingEnsemble
 
 

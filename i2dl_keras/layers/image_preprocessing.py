@@ -66,13 +66,19 @@ class ImagePreprocessing(keras.layers.Layer):
         if len(x.shape) == 3:
             x = ops.expand_dims(x, -1)
         found = x.shape[-1]
-        if found == 4:
-            x, found = x[..., :3], 3
-        if found != self.channels:
+        if found == 1 and self.channels == 3:
+            x = ops.repeat(x, 3, axis=-1)
+        elif found != self.channels:
+            # RGB from any channel count, also when it is only known at run time: grey (with or
+            # without alpha) is repeated, an alpha channel after RGB is dropped.
+            count = ops.shape(x)[-1]
+            if isinstance(count, int):
+                index = [0, 0, 0] if count < 3 else [0, 1, 2]
+            else:
+                index = ops.where(count < 3, [0, 0, 0], [0, 1, 2])
+            x = ops.take(x, index, axis=-1)
             if self.channels == 1:
                 x = ops.sum(x * ops.convert_to_tensor(_LUMA, "float32"), axis=-1, keepdims=True)
-            else:
-                x = ops.repeat(x, 3, axis=-1)
         if self.size is not None and tuple(x.shape[1:3]) != self.size:
             x = ops.image.resize(x, self.size, interpolation="bilinear", antialias=True)
         return x * self.scale + self.offset

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from apps import cli, digits
+from i2dl_keras.apps import base, cli, digits
 
 
 def test_main_help_lists_apps_and_verbs(capsys):
@@ -53,12 +53,12 @@ def test_config_file_precedence_and_errors(tmp_path):
 
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({"epocs": 4}))
-    with pytest.raises(cli.CliError, match=r"unknown key\(s\) \['epocs'\]"):
+    with pytest.raises(base.UsageError, match=r"unknown setting\(s\) \['epocs'\]"):
         cli.load_config_file(str(unknown), digits.Config)
 
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"batch_size": "64"}))
-    with pytest.raises(cli.CliError, match="'batch_size' expects int, got '64'"):
+    with pytest.raises(base.UsageError, match="batch_size expects int, got '64'"):
         cli.load_config_file(str(wrong), digits.Config)
 
     with pytest.raises(cli.CliError, match="no such file"):
@@ -90,15 +90,22 @@ def test_missing_data_path_is_one_line_error(capsys, tmp_path):
 
 def test_python_dash_m_apps_runs():
     proc = subprocess.run(
-        [sys.executable, "-m", "apps", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "i2dl_keras.apps", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0 and "digits" in proc.stdout
 
 
 def test_evaluate_model_path_is_not_a_config_override(monkeypatch):
-    from apps import base
-
     seen = {}
-    monkeypatch.setattr(base, "evaluate", lambda app, path, values, as_json: seen.update(values))
+
+    class Loaded:
+        def evaluate(self, **values):
+            seen.update(values)
+            return {"data": "synthetic", "accuracy": 1.0}
+
+    monkeypatch.setattr(base, "load", lambda app, path: seen.update(path=path) or Loaded())
     assert cli.main(["digits", "evaluate", "--model", "runs/x", "--batch-size", "8"]) == 0
-    assert seen == {"batch_size": 8}
+    assert seen == {"path": "runs/x", "batch_size": 8}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import base, cli, digits
+from i2dl_keras.apps import base, cli, digits
 
 FAST = [
     "--data",
@@ -122,10 +122,9 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (s, s, 1), dtype=np.uint8) for s in (16, 30)]
     pngs = [tf.io.encode_png(im).numpy() for im in images]
+    # The SavedModel gives what the Keras model gives on the decoded pixels of each image.
     model = keras.saving.load_model(run / "model.keras")
-    expected = np.stack(
-        [model(digits.decode_pixels(tf.constant(p), 16)[None]).numpy()[0] for p in pngs]
-    )
+    expected = np.stack([model.predict(im[None], verbose=0)[0] for im in images])
     np.save(tmp_path / "pngs.npy", np.array(pngs, dtype=object), allow_pickle=True)
     script = textwrap.dedent(f"""
         import sys, numpy as np, tensorflow as tf
@@ -134,6 +133,7 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
         out = sig(image_bytes=tf.constant(list(pngs)))
         assert "i2dl_keras" not in sys.modules
         np.save({str(tmp_path / "served.npy")!r}, out["probabilities"].numpy())
+        np.save({str(tmp_path / "classes.npy")!r}, out["classes"].numpy())
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
@@ -146,6 +146,9 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "served.npy"), expected, atol=1e-5)
+    names = json.loads((run / "config.json").read_text())["class_names"]
+    classes = [c.decode() for c in np.load(tmp_path / "classes.npy", allow_pickle=True)]
+    assert classes == [names[i] for i in expected.argmax(-1)]
 
 
 class _StopAfter(keras.callbacks.Callback):
@@ -175,11 +178,14 @@ def test_interrupted_training_resumes(tmp_path):
     (work,) = (tmp_path / "digits").glob(".incomplete-*")
     assert any((work / "backup").iterdir())
 
-    said = []
-    run = base.train(digits, config, echo=said.append)
+    said, trained = [], []
+    counter = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: trained.append(epoch))
+    run = base.train(digits, config, echo=said.append, extra_callbacks=[counter]).path
     assert any("resuming" in s for s in said)
+    assert trained == [2, 3], "the resumed run trains only the two missing epochs"
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 2, "the resumed run trains only the two missing epochs"
+    # The history covers the epochs before the interruption too.
+    assert metrics["epochs_run"] == 4 and len(metrics["history"]["val_loss"]) == 4
     assert not work.exists()
 
 
@@ -228,7 +234,8 @@ def test_lenet5_variant_trains(tmp_path):
         output_dir=str(tmp_path),
     )
     run = base.train(digits, config, echo=lambda s: None)
-    assert json.loads((run / "config.json").read_text())["model"] == "lenet5"
+    assert json.loads((run.path / "config.json").read_text())["model"] == "lenet5"
+    assert run.model.get_layer("lenet5").output_shape == (None, len(run.class_names))
 
 
 @pytest.mark.slow
@@ -248,3 +255,34 @@ def test_real_mnist_reaches_98_percent(shared_data, tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["num_examples"]["test"] == 2000
     assert metrics["test"]["accuracy"] >= 0.98, metrics["test"]
+
+
+def test_predict_writes_a_table_and_never_replaces_one(trained, tmp_path, capsys):
+    import csv
+
+    _, run = trained
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        tf.io.write_file(
+            str(folder / f"{i}.png"), tf.io.encode_png(np.full((20, 20, 1), 40 * i, np.uint8))
+        )
+    table = tmp_path / "preds.csv"
+    argv = ["digits", "predict", "--model", str(run), str(folder), "--output", str(table)]
+    assert cli.main([*argv, "--batch-size", "2"]) == 0
+    names = json.loads((run / "config.json").read_text())["class_names"]
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["input"] for r in rows] == [str(folder / f"{i}.png") for i in range(5)]
+    for row in rows:
+        assert row["label"] in names
+        probabilities = [float(row[f"p_{n}"]) for n in names]
+        assert names[int(np.argmax(probabilities))] == row["label"]
+    before = table.read_bytes()
+    assert cli.main(argv) == 2
+    assert "exists; predict never replaces a file" in capsys.readouterr().err
+    assert table.read_bytes() == before
+    lines = tmp_path / "preds.jsonl"
+    assert cli.main([*argv[:-1], str(lines)]) == 0
+    first = json.loads(lines.read_text().splitlines()[0])
+    assert first["label"] == rows[0]["label"] and set(first["probabilities"]) == set(names)

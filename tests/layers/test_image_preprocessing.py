@@ -42,6 +42,23 @@ def test_correctness_channels_and_scale():
     np.testing.assert_allclose(out, np.full((1, 2, 2, 3), 1.2), atol=1e-6)
 
 
+def test_channels_known_only_at_run_time():
+    import tensorflow as tf
+
+    layer = ImagePreprocessing(channels=1, scale=1.0)
+    traced = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, None])])
+    rgb = np.zeros((1, 1, 1, 3), np.float32)
+    rgb[..., 0] = 100
+    np.testing.assert_allclose(np.asarray(traced(rgb)), [[[[29.9]]]], atol=1e-4)
+    grey_alpha = np.array([[[[50.0, 255.0]]]], np.float32)
+    np.testing.assert_allclose(np.asarray(traced(grey_alpha)), [[[[50.0]]]], atol=1e-4)
+    colour = ImagePreprocessing(channels=3, scale=1.0)
+    traced = tf.function(colour, input_signature=[tf.TensorSpec([None, None, None, None])])
+    rgba = np.array([[[[1.0, 2.0, 3.0, 4.0]]]], np.float32)
+    np.testing.assert_array_equal(np.asarray(traced(rgba)), [[[[1.0, 2.0, 3.0]]]])
+    np.testing.assert_array_equal(np.asarray(traced(rgba[..., :1])), [[[[1.0, 1.0, 1.0]]]])
+
+
 def test_resizes_only_when_needed():
     image = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
     same = ImagePreprocessing(size=(4, 4), channels=1, scale=1.0)(image)

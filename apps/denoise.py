@@ -3,9 +3,9 @@
 Data: any image source of `i2dl_keras.data` read for its `autoencoder` task, labels unused:
 `builtin` (scikit-learn's 8x8 digits, offline), `mnist` or `tfds:NAME`, MNIST IDX files, class
 folders, or a plain folder of unlabelled images (any size, resized to `--image-size`; RGB with
-`--channels 3`). The clean images are corrupted inside the `tf.data` pipeline (`--noise
-gaussian`, `salt_pepper` or `masking`, the functions of `i2dl_keras.layers.corruption`): fresh
-noise every epoch for training, noise fixed per image for validation and test, so every
+`--channels 3`). The clean images are corrupted in [0, 1] inside the `tf.data` pipeline
+(`--noise gaussian`, `salt_pepper` or `masking`, the functions of `i2dl_keras.layers.corruption`):
+fresh noise every epoch for training, noise fixed per image for validation and test, so every
 evaluation of a run sees the same noisy images. The model learns to output the clean image (the
 slides' denoising autoencoder, loss MSE or BCE).
 
@@ -22,24 +22,42 @@ both test accuracies go to `stages.json`. It needs labelled data (classes).
 
 Metric: mean PSNR and SSIM of the noisy inputs and of the denoised outputs against the clean test
 images. Expect the default model to lift MNIST under Gaussian noise of deviation 0.5 from about
-9.4 dB to about 21 dB. The model takes and returns float pixels in [0, 1]; the exported
-SavedModel also takes encoded PNG/JPEG bytes of any size.
+9.4 dB to about 21 dB.
+
+Input contract: images as a decoder gives them, any size, grey or colour, pixel values 0-255 of
+any dtype; the model resizes them to `image_size` square and returns the denoised image as
+floats in [0, 1] (clip them: under MSE the output layer is linear).
+
+```python
+from i2dl_keras.apps import denoise
+
+run = denoise.train(epochs=3)
+run.predict(["noisy.png"])[0]["image"]  # uint8 [image_size, image_size, channels]
+```
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from apps import base, plots
 from i2dl_keras import metrics as image_metrics
-from i2dl_keras.layers import gaussian_corruption, masking_corruption, salt_pepper_corruption
+from i2dl_keras.apps import base, plots
+from i2dl_keras.data import read_images
+from i2dl_keras.layers import (
+    ImagePreprocessing,
+    gaussian_corruption,
+    masking_corruption,
+    salt_pepper_corruption,
+)
 from i2dl_keras.losses import (
     BinaryCrossentropy,
     MeanSquaredError,
@@ -63,13 +81,14 @@ TUNING_OBJECTIVE = kt.Objective("val_loss", direction="min")
 NOISES = ("gaussian", "salt_pepper", "masking")
 VARIANTS = ("conv", "bottleneck", "sparse", "contractive", "stacked")
 DENSE_CODE_SIZE = 64
-IMAGE_SUFFIXES = base.IMAGE_SUFFIXES
-# What `predict` writes beside each input; such files are never read back as inputs.
+# The name of the network inside the model, after its `ImagePreprocessing` layer.
+NETWORK = "autoencoder"
+# `predict` writes `NAME.denoised.png` per input into a new folder `PREDICTIONS-TIMESTAMP`.
 DENOISED_SUFFIX = ".denoised.png"
-FIGURE_SUFFIX = ".denoised-comparison.png"
+PREDICTIONS = "predictions"
 PREDICT_INPUT_HELP = (
-    "images to denoise (PNG/JPEG/BMP/GIF files, or folders of them); NOISY=CLEAN pairs an image "
-    "with its clean original, which the figure then shows and the PSNR is measured against"
+    "images to denoise (PNG, JPEG, GIF, BMP, WebP, TIFF files, or folders of them); the "
+    "denoised PNGs go to a new folder OUTPUT_DIR/denoise/predictions-TIMESTAMP"
 )
 # Settings fixed by the trained model: `evaluate` does not offer them as flags.
 MODEL_FIELDS = (
@@ -254,16 +273,18 @@ def corrupt(images: tf.Tensor, noise: str, level: float, seed: tf.Tensor) -> tf.
 def noisy_training_pairs(
     batches: tf.data.Dataset, noise: str, level: float, seed: int
 ) -> tf.data.Dataset:
-    """`(images, anything)` batches -> `(corrupted images, images)`, fresh noise every epoch.
+    """`(images, anything)` batches -> `(corrupted pixels, images)`, fresh noise every epoch.
 
-    The noise seeds come from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`,
-    so each pass over the data (each epoch) draws new noise, repeatably for a given seed.
+    `images` are float in [0, 1]; they are corrupted there (`corrupt`), and the corrupted
+    images are multiplied by 255: the raw 0-255 pixels the model takes. The noise seeds come
+    from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`, so each pass over the
+    data (each epoch) draws new noise, repeatably for a given seed.
     """
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def pair(batch, batch_seed):
         images = batch[0]
-        return corrupt(images, noise, level, batch_seed), images
+        return corrupt(images, noise, level, batch_seed) * 255.0, images
 
     pairs = tf.data.Dataset.zip((batches, seeds)).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
     return pairs.prefetch(tf.data.AUTOTUNE)
@@ -272,9 +293,10 @@ def noisy_training_pairs(
 def noisy_fixed_pairs(
     batches: tf.data.Dataset, noise: str, level: float, seed: int, split: int, batch_size: int
 ) -> tf.data.Dataset:
-    """`(images, anything)` batches -> `(corrupted images, images)` with noise fixed per image.
+    """`(images, anything)` batches -> `(corrupted pixels, images)` with noise fixed per image.
 
-    Image `i` of the split (`batches` must hold `batch_size` images per batch but the last, in a
+    As `noisy_training_pairs` (corrupted in [0, 1], then on the model's 0-255 scale), but image
+    `i` of the split (`batches` must hold `batch_size` images per batch but the last, in a
     fixed order) gets noise seeded by `(seed, split, i)`: the same noisy image on every pass and
     whatever the batch size, so evaluations of one run compare like with like.
     """
@@ -291,7 +313,7 @@ def noisy_fixed_pairs(
             return corrupt(image, noise, level, tf.stack([base_seed, index]))
 
         noisy = tf.map_fn(one, (images, indices), fn_output_signature=images.dtype)
-        return tf.ensure_shape(noisy, images.shape), images
+        return tf.ensure_shape(noisy, images.shape) * 255.0, images
 
     pairs = batches.enumerate().map(pair, num_parallel_calls=tf.data.AUTOTUNE)
     return pairs.cache().prefetch(tf.data.AUTOTUNE)
@@ -299,9 +321,11 @@ def noisy_fixed_pairs(
 
 @dataclasses.dataclass
 class DenoiseDatasets(base.Datasets):
-    """`(noisy, clean)` pipelines, plus the clean ones they are made from.
+    """`(noisy pixels 0-255, clean image in [0, 1])` pipelines, plus the clean ones they are
+    made from.
 
-    `clean` holds `(image, image)` pairs, or `(image, label)` when training with `--classify`.
+    `clean` holds `(image, image)` pairs in [0, 1], or `(image, label)` when training with
+    `--classify`.
     """
 
     clean: base.Datasets | None = None
@@ -377,7 +401,12 @@ def _loss(config: Config) -> keras.losses.Loss:
     return BinaryCrossentropy() if config.loss == "bce" else MeanSquaredError()
 
 
-def build_model(config: Config) -> keras.Model:
+def build_network(config: Config) -> keras.Model:
+    """The uncompiled autoencoder of `config.variant`: images in [0, 1] to images in [0, 1].
+
+    `build_model` puts it behind an `ImagePreprocessing` layer; `--classify` builds its
+    classifiers on its encoder.
+    """
     shape = (config.image_size, config.image_size, config.channels)
     units = _dense_units(config)
     # BCE wants probabilities. Under MSE a sigmoid output stalls: on mostly black images (MNIST)
@@ -385,7 +414,7 @@ def build_model(config: Config) -> keras.Model:
     # output, clipped to [0, 1] wherever the app uses the model (`denoise_images`, serving).
     common = {
         "output_activation": "sigmoid" if config.loss == "bce" else "linear",
-        "name": f"denoising_{config.variant}_autoencoder",
+        "name": NETWORK,
     }
     if config.variant == "conv":
         model = conv_autoencoder(
@@ -409,6 +438,24 @@ def build_model(config: Config) -> keras.Model:
         model = contractive_autoencoder(shape, units[-1], contraction=config.contraction, **common)
     else:
         model = stacked_autoencoder(shape, units=units, **common)
+    return model
+
+
+def network_of(model: keras.Model) -> keras.Model:
+    """The autoencoder inside a model of `build_model` (it shares the model's weights)."""
+    return model.get_layer(NETWORK)
+
+
+def build_model(config: Config) -> keras.Model:
+    """Raw 0-255 pixels of any size -> `ImagePreprocessing` to [0, 1] -> the autoencoder."""
+    size = config.image_size
+    pixels = keras.Input((None, None, None), name="pixels")
+    x = ImagePreprocessing(
+        size=(size, size), channels=config.channels, scale=1.0 / 255.0, name="preprocessing"
+    )(pixels)
+    model = keras.Model(
+        pixels, build_network(config)(x), name=f"denoising_{config.variant}_autoencoder"
+    )
     steps_per_epoch = -(-config.train_examples // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * max(1, steps_per_epoch)
@@ -479,13 +526,15 @@ def pretrain_stacked(
 ) -> list[dict]:
     """Greedy layer-wise pretraining of the stacked variant on clean images; one dict per stage.
 
-    Stage k trains only `encoder_dense_k` and `decoder_dense_k` (every other weight stays as it
-    is) to reconstruct the codes of the layers below, with MSE: the codes of ReLU layers are not
-    in [0, 1], so BCE does not suit them.
+    Stage k trains only `encoder_dense_k` and `decoder_dense_k` of `model`'s autoencoder (every
+    other weight stays as it is) to reconstruct the codes of the layers below, with MSE: the
+    codes of ReLU layers are not in [0, 1], so BCE does not suit them. `images` are what the
+    autoencoder sees: float `[N, image_size, image_size, channels]` in [0, 1].
     """
-    pairs = stacked_layer_pairs(model)
+    network = network_of(model)
+    pairs = stacked_layer_pairs(network)
     histories = greedy_layerwise_pretrain(
-        model,
+        network,
         images,
         epochs=config.pretrain_epochs,
         batch_size=config.batch_size,
@@ -667,7 +716,8 @@ def train_classifier(
     `arm="pretrained"`: a copy of `autoencoder`'s encoder with the head; the head trains on the
     frozen encoder, then everything fine-tunes. `arm="scratch"`: the same network from random
     weights, every weight trainable through the same two stages. Both start from the same head
-    weights (seeded by `seed`); `autoencoder` itself is left untouched.
+    weights (seeded by `seed`); `autoencoder` itself is left untouched. The classifiers take
+    images in [0, 1] (`build_network`'s input), as `labelled_splits` gives them.
 
     Args:
         arm: `"pretrained"` or `"scratch"`.
@@ -696,8 +746,8 @@ def train_classifier(
     rates = (recipe.learning_rate, recipe.learning_rate * recipe.finetune_rate)
     record: dict = {}
     if arm == "pretrained":
-        network = build_model(config)
-        network.set_weights(autoencoder.get_weights())
+        network = build_network(config)
+        network.set_weights(network_of(autoencoder).get_weights())
         keras.utils.set_random_seed(seed + 2)  # the same head for both arms
         classifier = classifier_from_encoder(
             network, num_classes, freeze_encoder=True, name="pretrained_classifier", **head
@@ -709,7 +759,7 @@ def train_classifier(
         record["epochs"] = [probe, tune]
     elif arm == "scratch":
         keras.utils.set_random_seed(seed + 1)
-        network = build_model(config)
+        network = build_network(config)
         keras.utils.set_random_seed(seed + 2)
         classifier = classifier_from_encoder(
             network, num_classes, name="scratch_classifier", **head
@@ -757,9 +807,9 @@ def compare_classifiers(model: keras.Model, datasets: DenoiseDatasets, config: C
 # --------------------------------------------------------------------------- metric
 
 
-def denoise_images(model: keras.Model, images) -> np.ndarray:
-    """The model's output for float images in [0, 1], clipped to [0, 1]."""
-    return np.clip(keras.ops.convert_to_numpy(model(images, training=False)), 0.0, 1.0)
+def denoise_images(model: keras.Model, pixels) -> np.ndarray:
+    """The model's output for raw 0-255 pixels, clipped to [0, 1]."""
+    return np.clip(keras.ops.convert_to_numpy(model(pixels, training=False)), 0.0, 1.0)
 
 
 def _mean_psnr(values: np.ndarray) -> float:
@@ -767,13 +817,17 @@ def _mean_psnr(values: np.ndarray) -> float:
 
 
 def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config) -> dict:
-    """Mean PSNR (dB) and SSIM of the noisy inputs and of the denoised outputs vs. the clean."""
+    """Mean PSNR (dB) and SSIM of the noisy inputs and of the denoised outputs vs. the clean.
+
+    Both are measured in [0, 1]: the noisy pixels the model is given are divided by 255.
+    """
     scores: dict[str, list[np.ndarray]] = {
         k: [] for k in ("psnr_noisy", "psnr_denoised", "ssim_noisy", "ssim_denoised")
     }
-    for noisy, clean in dataset:
-        noisy, clean_np = noisy.numpy(), clean.numpy()
-        denoised = denoise_images(model, noisy)
+    for pixels, clean in dataset:
+        pixels, clean_np = pixels.numpy(), clean.numpy()
+        noisy = pixels / 255.0
+        denoised = denoise_images(model, pixels)
         scores["psnr_noisy"].append(image_metrics.psnr(noisy, clean_np))
         scores["psnr_denoised"].append(image_metrics.psnr(denoised, clean_np))
         scores["ssim_noisy"].append(image_metrics.ssim(noisy, clean_np))
@@ -809,14 +863,15 @@ def write_report(
     datasets: DenoiseDatasets,
     config: Config,
     result: base.FitResult,
-) -> None:
+) -> dict:
     """`denoised_examples.png`: test images noisy, denoised and clean, with their PSNR."""
-    noisy, clean = _first_batch(datasets.test, 8)
-    denoised = denoise_images(model, noisy)
+    pixels, clean = _first_batch(datasets.test, 8)
+    noisy = pixels / 255.0
+    denoised = denoise_images(model, pixels)
     n = len(noisy)
     psnr_noisy = image_metrics.psnr(noisy, clean)
     psnr_denoised = image_metrics.psnr(denoised, clean)
-    plots.image_grid(
+    figure = plots.image_grid(
         _display(np.concatenate([noisy, denoised, clean])),
         [f"noisy {v:.1f} dB" for v in psnr_noisy]
         + [f"denoised {v:.1f} dB" for v in psnr_denoised]
@@ -825,102 +880,56 @@ def write_report(
         title=f"test images: noisy ({config.noise} {config.noise_level:g}), denoised, clean",
         columns=n,
     )
+    return {"denoised_examples": figure}
 
 
 # --------------------------------------------------------------------------- predict
 
 
-def to_pixels(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 `[H, W, C]` image -> float32 `[size, size, C]` in [0, 1]."""
-    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-    return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
+    """`Run.predict`: one `{"input": name, "image": denoised}` per input image, in order.
+
+    `inputs` are read by `i2dl_keras.data.read_images` (paths, folders, arrays, PIL images);
+    images of one shape go through the model together. `image` is the clipped model output as
+    uint8 `[image_size, image_size, channels]`, 0-255.
+    """
+    found = read_images(inputs)
+    outputs = base.predict_grouped(run.model, [pixels for _, pixels in found], batch_size)
+    return [{"input": name, "image": to_uint8(out)} for (name, _), out in zip(found, outputs)]
 
 
-def decode_pixels(encoded: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 `[size, size, channels]`."""
-    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-    image.set_shape([None, None, channels])
-    return to_pixels(image, size)
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A model output in [0, 1] (clipped first) as rounded uint8 pixels 0-255."""
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _read_image(path: Path, config: Config) -> np.ndarray:
-    try:
-        pixels = decode_pixels(tf.constant(path.read_bytes()), config.image_size, config.channels)
-    except (tf.errors.InvalidArgumentError, ValueError):
-        raise base.UsageError(f"{path}: not a readable PNG/JPEG/BMP/GIF image") from None
-    return pixels.numpy()
+def describe_predictions(run: base.Run, results: Sequence[dict]) -> list[str]:
+    """Writes each denoised image as a PNG into a new folder; one `input<TAB>png` line each.
 
-
-def _is_our_output(path: Path) -> bool:
-    return path.name.endswith((DENOISED_SUFFIX, FIGURE_SUFFIX))
-
-
-def _expand_inputs(paths: list[str]) -> list[tuple[Path, Path | None]]:
-    items = []
-    for text in paths:
-        noisy_text, _, clean_text = text.partition("=")
-        path = Path(noisy_text)
-        clean = Path(clean_text) if clean_text else None
-        if clean is not None and not clean.is_file():
-            raise base.UsageError(f"{text}: the clean image {clean} is not a file")
-        if path.is_dir():
-            if clean is not None:
-                raise base.UsageError(f"{text}: NOISY=CLEAN pairs files, not folders")
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in IMAGE_SUFFIXES and not _is_our_output(p)
-            )
-            if not found:
-                raise base.UsageError(f"{path}: no PNG/JPEG/BMP/GIF images in this folder")
-            items.extend((p, None) for p in found)
-        elif path.is_file():
-            items.append((path, clean))
-        else:
-            raise base.UsageError(f"{path}: no such file or folder")
-    return items
-
-
-def output_paths(path: Path) -> tuple[Path, Path]:
-    """Where `predict` writes the denoised PNG and the side-by-side figure of input `path`."""
-    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    return path.with_name(stem + DENOISED_SUFFIX), path.with_name(stem + FIGURE_SUFFIX)
-
-
-def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    """Denoises each input; writes `NAME.denoised.png` and a comparison figure beside it."""
-    items = _expand_inputs(paths)
-    inputs = {p.resolve() for p, _ in items} | {c.resolve() for _, c in items if c is not None}
+    The folder is `OUTPUT_DIR/denoise/predictions-YYYYmmdd-HHMMSS` (with `-2`, `-3`, ... when
+    that exists), so no existing file is ever overwritten. A file is named after its input:
+    `x.png` -> `x.denoised.png`, `array[1]` -> `array-1.denoised.png`, with `-2`, `-3`, ...
+    when two inputs share a name.
+    """
+    folder = base.fresh_folder(Path(run.config.output_dir) / NAME, PREDICTIONS)
     lines = []
-    for path, clean_path in items:
-        noisy = _read_image(path, config)
-        denoised = denoise_images(model, noisy[None])[0]
-        denoised_file, figure_file = output_paths(path)
-        if denoised_file.resolve() in inputs or figure_file.resolve() in inputs:
-            raise base.UsageError(
-                f"{path}: its output {denoised_file.name} is also an input; rename one of them"
-            )
-        tf.io.write_file(
-            str(denoised_file),
-            tf.io.encode_png(tf.cast(tf.round(denoised * 255.0), tf.uint8)),
-        )
-        panels, captions = [noisy, denoised], ["input", "denoised"]
-        line = f"{path}\t{denoised_file}\t{figure_file}"
-        if clean_path is not None:
-            clean = _read_image(clean_path, config)
-            before = float(image_metrics.psnr(noisy, clean))
-            after = float(image_metrics.psnr(denoised, clean))
-            panels.append(clean)
-            captions = [f"input {before:.1f} dB", f"denoised {after:.1f} dB", "clean"]
-            line += f"\tPSNR {before:.2f} -> {after:.2f} dB"
-        plots.image_grid(
-            _display(panels), captions, figure_file, title=path.name, columns=len(panels)
-        )
-        lines.append(line)
+    for result, name in zip(results, base.output_stems([r["input"] for r in results])):
+        path = folder / f"{name}{DENOISED_SUFFIX}"
+        with open(path, "xb") as file:
+            file.write(tf.io.encode_png(result["image"]).numpy())
+        lines.append(f"{result['input']}\t{path}")
     return lines
 
 
 # --------------------------------------------------------------------------- serving
+
+
+def decode_pixels(encoded: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+    """Encoded image bytes of any size -> float32 `[size, size, channels]`, 0-255."""
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
+    return tf.clip_by_value(image, 0.0, 255.0)
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
@@ -930,6 +939,7 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         return {"denoised": tf.clip_by_value(model(pixels, training=False), 0.0, 1.0)}
 
     def from_bytes(image_bytes):
+        # Images of any size are resized here, to be stacked into one batch.
         pixels = tf.map_fn(
             lambda b: decode_pixels(b, size, channels),
             image_bytes,
@@ -941,7 +951,7 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
         "serve_pixels": (
             from_pixels,
-            [tf.TensorSpec([None, size, size, channels], tf.float32, name="pixels")],
+            [tf.TensorSpec([None, None, None, channels], tf.float32, name="pixels")],
         ),
     }
 
@@ -952,5 +962,8 @@ def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
     # Two different sizes show that the bytes signature resizes whatever it is sent.
     images = [rng.integers(0, 256, (s, s, channels), dtype=np.uint8) for s in (size, size + 12)]
     encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.random((3, size, size, channels), dtype=np.float32)
+    pixels = rng.integers(0, 256, (3, size + 4, size + 4, channels)).astype(np.float32)
     return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+
+
+train, load, tune = base.app_api(__name__)

@@ -21,36 +21,52 @@ Metric: intersection over union per class and its mean (`evaluate --json` prints
 `iou_per_class` and `pixel_accuracy`). Expect a membrane IoU of about 0.70 and a mean IoU of
 about 0.80 on the membrane data with the recipe of `benchmarks/segmentation.py`.
 
-The model takes float pixel intensities in [0, 255] (`channels` of them) and scales them
-itself; it outputs per-pixel class probabilities. The exported SavedModel takes encoded
-PNG/JPEG bytes of any size and returns the masks.
+Input contract: images as a decoder gives them (grey or colour, 0-255, any dtype); the model
+converts and scales them and returns per-pixel class probabilities (last axis: the classes).
+`model.predict` takes sizes the stride divides; `Run.predict` and the SavedModel take any size.
+
+```python
+from i2dl_keras.apps import segmentation
+
+run = segmentation.train(data="../shared/data/membrane", channels=1, crop_size=128)
+run.predict(["slice.png"])[0]["mask"]  # [H, W] class ids; run.class_names names them
+```
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
+from matplotlib.figure import Figure
+from PIL import Image
 
-from apps import base, plots
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.data import tfds_source
+from i2dl_keras.apps import base, plots
+from i2dl_keras.data import DataError
+from i2dl_keras.layers import ClassNames, ImagePreprocessing
 from i2dl_keras.losses.dice import Dice
-from i2dl_keras.models import fcn, mobilenet_v2_unet, unet
+from i2dl_keras.models import (
+    fcn,
+    fetch_imagenet_weights,
+    imagenet_weights_file,
+    mobilenet_v2_unet,
+    unet,
+)
 
 NAME = "segmentation"
 TASK = "segmentation"
 TUNING_OBJECTIVE = kt.Objective("val_mean_iou", direction="max")
 PREDICT_INPUT_HELP = (
-    "PNG/JPEG files, or folders of them; masks and overlays go to OUTPUT/predictions"
+    "image files (PNG, JPEG, GIF, BMP, WebP, TIFF), or folders of them; masks and overlays go "
+    "to a new folder OUTPUT/segmentation/predictions-TIMESTAMP"
 )
 # Settings fixed by the trained model: `evaluate` does not offer them as flags.
 MODEL_FIELDS = (
@@ -73,8 +89,8 @@ ENCODER_STRIDE = 32
 # steps to forget the initial statistics, more than a small segmentation set gives; inference
 # would then see wrong ones.
 BATCH_NORM_MOMENTUM = 0.9
-MOBILENET_V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+# The encoder's ImageNet weights: Keras' MobileNetV2 file for 224x224 inputs (without the top).
+IMAGENET_SIZE = 224
 # Class colours of figures and overlays (RGB).
 PALETTE = np.array(
     [
@@ -225,11 +241,11 @@ class Config(base.ClassesConfig):
                     f"--encoder {self.encoder} takes RGB images: --channels must be 3, "
                     f"got {self.channels}"
                 )
-            if self.weights == "imagenet" and self.encoder_alpha not in MOBILENET_V2_ALPHAS:
-                raise base.UsageError(
-                    f"--weights imagenet exists for --encoder-alpha {list(MOBILENET_V2_ALPHAS)} "
-                    f"only, got {self.encoder_alpha}"
-                )
+            if self.weights == "imagenet":
+                try:
+                    imagenet_weights_file(self.encoder, IMAGENET_SIZE, self.encoder_alpha)
+                except ValueError as err:
+                    raise base.UsageError(f"--weights imagenet: {err}") from None
             if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
                 raise base.UsageError(
                     f"--weights {self.weights}: no such file; pass imagenet, none, or the path "
@@ -390,10 +406,18 @@ def _check_sizes(config: Config, datasets: base.Datasets) -> None:
 
 
 def build_model(config: Config) -> keras.Model:
-    inputs = keras.Input((None, None, config.channels), name="pixels")
+    """The segmenter: raw pixels in, per-pixel class probabilities out, class names inside.
+
+    `ImagePreprocessing` converts the pixels to `config.channels` and scales them (to [0, 1],
+    or to [-1, 1] for the MobileNetV2 encoder) at their own size; heights and widths must be
+    multiples of `model_stride(config)` (prediction pads to them).
+    """
+    inputs = keras.Input((None, None, None), name="pixels")
     if config.encoder == "mobilenet_v2":
         # MobileNetV2 takes pixels in [-1, 1].
-        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+        x = ImagePreprocessing(
+            None, channels=3, scale=1.0 / 127.5, offset=-1.0, name="preprocessing"
+        )(inputs)
         weights = encoder_weights_file(config)
         try:
             core = mobilenet_v2_unet(
@@ -409,7 +433,7 @@ def build_model(config: Config) -> keras.Model:
                 raise
             raise base.UsageError(f"--weights {config.weights}: {err}") from None
     else:
-        x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+        x = ImagePreprocessing(None, channels=config.channels, name="preprocessing")(inputs)
         shape = (None, None, config.channels)
         if config.model == "fcn":
             core = fcn(
@@ -436,7 +460,8 @@ def build_model(config: Config) -> keras.Model:
                 batch_norm_momentum=BATCH_NORM_MOMENTUM,
                 dropout=config.dropout,
             )
-    model = keras.Model(inputs, core(x), name=f"{core.name}_segmenter")
+    outputs = ClassNames(base.class_names_of(config), name="class_names")(core(x))
+    model = keras.Model(inputs, outputs, name=f"{core.name}_segmenter")
     compile_segmenter(model, config)
     return model
 
@@ -480,48 +505,28 @@ def make_loss(config: Config) -> Dice:
     )
 
 
-def weights_cache_dir() -> Path:
-    """Where downloaded Keras weights are kept: `$KERAS_HOME/models` (default ~/.keras/models)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
-
-
-def weights_host_reachable() -> bool:
-    """Whether the host of `WEIGHTS_URL` accepts a connection within seconds."""
-    url = urllib.parse.urlsplit(WEIGHTS_URL)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return tfds_source.host_reachable(url.hostname, port)
-
-
-def encoder_weights_file(config: Config) -> str | None:
+def encoder_weights_file(config: Config) -> Path | str | None:
     """The encoder's weights file for `--weights`, or None for random initial weights.
 
-    `imagenet` is Keras' file of MobileNetV2 weights without the classifier, taken from
-    `weights_cache_dir()` or downloaded there by `keras.utils.get_file`. When it is not there
-    and its host cannot be reached, this fails at once with the file to place instead of
-    letting a download retry for minutes.
+    `imagenet` is Keras' MobileNetV2 file without the classifier, from the Keras cache
+    (`$KERAS_HOME/models`, ~/.keras/models by default) or downloaded there by
+    `i2dl_keras.models.fetch_imagenet_weights`, which fails at once when offline.
 
     Raises:
-        base.UsageError: if the file is neither cached nor reachable.
+        base.UsageError: if the file is neither cached nor downloadable; one line naming the
+            file to place and where.
     """
     if config.weights == "none":
         return None
     if config.weights != "imagenet":
         return config.weights
-    fname = (
-        f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(config.encoder_alpha)}_224"
-        "_no_top.h5"
-    )
-    cache = weights_cache_dir()
-    if not (cache / fname).is_file() and not weights_host_reachable():
+    try:
+        return fetch_imagenet_weights(config.encoder, IMAGENET_SIZE, config.encoder_alpha)
+    except DataError as err:
         raise base.UsageError(
-            f"--weights imagenet: {fname} is not in {cache} and {WEIGHTS_URL} cannot be "
-            f"reached; place {WEIGHTS_URL}{fname} in {cache}/, pass --weights FILE, or train "
-            "the encoder from scratch with --weights none"
-        )
-    return keras.utils.get_file(
-        fname, WEIGHTS_URL + fname, cache_dir=str(cache.parent), cache_subdir=cache.name
-    )
+            f"--weights imagenet: {err}; or pass --weights FILE, or train the encoder from "
+            "scratch with --weights none"
+        ) from None
 
 
 class HyperModel(base.ConfigHyperModel):
@@ -713,27 +718,27 @@ def colour_masks(masks: np.ndarray) -> np.ndarray:
     return PALETTE[np.asarray(masks) % len(PALETTE)]
 
 
-def mask_values(config: Config) -> list[int]:
-    """The PNG value of each class in predicted masks.
+def mask_values(names: Sequence[str]) -> list[int]:
+    """The PNG value of each class, in class-id order, for written masks.
 
     Classes read from mask files are named by their mask values (e.g. 0 and 255 for the
     membrane masks), and masks are written in those values; classes with other names (from
-    the data, or renamed with `--class-names`) get ids spread over 0..255.
+    the data, or renamed with `--class-names`) get values spread over 0..255.
     """
-    names = base.class_names_of(config)
     try:
         values = [int(name) for name in names]
     except ValueError:
         values = []
     if values and all(0 <= v <= 255 for v in values) and len(set(values)) == len(values):
         return values
-    k = max(config.num_classes - 1, 1)
-    return [round(i * 255 / k) for i in range(config.num_classes)]
+    k = max(len(names) - 1, 1)
+    return [round(i * 255 / k) for i in range(len(names))]
 
 
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
-) -> None:
+) -> dict:
+    """Six test images beside their true and predicted masks."""
     images, truths, preds = [], [], []
     for pixels, masks in datasets.test:
         probs = predict_probabilities(model, pixels, config)
@@ -751,25 +756,30 @@ def write_report(
         f"{name}: {'/'.join(str(c) for c in PALETTE[i % len(PALETTE)])}"
         for i, name in enumerate(base.class_names_of(config))
     )
-    plots.image_grid(
+    figure = plots.image_grid(
         pictures,
         captions,
         run_dir / "test_predictions.png",
         title=f"test images, true and predicted masks (colours RGB {legend})",
         columns=3,
     )
+    return {"test_predictions": figure}
 
 
-def overlay_figure(image: np.ndarray, mask: np.ndarray, names: list[str], path: Path) -> Path:
-    """The image beside the image with the predicted classes laid over it, with a legend."""
-    import matplotlib.pyplot as plt
+def overlay_figure(image: np.ndarray, mask: np.ndarray, names: Sequence[str]) -> Figure:
+    """The image beside the image with the predicted classes laid over it, with a legend.
+
+    `image` is `[H, W, C]` on the 0-255 scale (grey, RGB or RGBA), `mask` `[H, W]` class ids.
+    """
     from matplotlib.patches import Patch
 
-    rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
-    blended = (0.55 * rgb + 0.45 * colour_masks(mask)).astype(np.uint8)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+    pixels = np.clip(np.asarray(image, np.float32), 0, 255)
+    rgb = np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels[..., :3]
+    blended = 0.55 * rgb + 0.45 * colour_masks(mask)
+    fig = Figure(figsize=(9, 4.8))
+    axes = fig.subplots(1, 2)
     for ax, picture, title in zip(axes, (rgb, blended), ("image", "predicted classes")):
-        ax.imshow(picture)
+        ax.imshow(picture.astype(np.uint8))
         ax.set_title(title)
         ax.axis("off")
     handles = [
@@ -777,9 +787,7 @@ def overlay_figure(image: np.ndarray, mask: np.ndarray, names: list[str], path: 
     ]
     axes[1].legend(handles=handles, loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
@@ -789,30 +797,67 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.cast(image, tf.float32)
 
 
-def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    names = base.class_names_of(config)
-    values = np.array(mask_values(config), np.uint8)
-    out_dir = Path(config.output_dir) / NAME / "predictions"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lines, used = [], set()
-    for path in base.expand_image_inputs(paths):
-        try:
-            pixels = decode(tf.constant(path.read_bytes()), config.channels)
-        except (tf.errors.InvalidArgumentError, ValueError):
-            raise base.UsageError(f"{path}: not a readable PNG/JPEG/BMP/GIF image") from None
-        mask = predict_probabilities(model, pixels[None], config)[0].argmax(-1)
-        stem, n = path.stem, 2
-        while stem in used:
-            stem, n = f"{path.stem}-{n}", n + 1
-        used.add(stem)
-        mask_file = out_dir / f"{stem}_mask.png"
-        tf.io.write_file(str(mask_file), tf.io.encode_png(values[mask][..., None]))
-        overlay_file = overlay_figure(
-            pixels.numpy().astype(np.uint8), mask, names, out_dir / f"{stem}_overlay.png"
-        )
-        shares = np.bincount(mask.ravel(), minlength=config.num_classes) / mask.size
-        summary = ", ".join(f"{name} {share:.1%}" for name, share in zip(names, shares))
-        lines.append(f"{path}\t{mask_file}\t{overlay_file}\t{summary}")
+def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
+    """`Run.predict`: one `{input, mask, class_names}` per image, the mask at the image's size.
+
+    `inputs` are image paths, folders, arrays or PIL images (`i2dl_keras.data.read_images`);
+    `mask` holds class ids `[H, W]` (uint8, or int32 beyond 256 classes) that index
+    `class_names`. Images of one shape are predicted together, `batch_size` at a time; each is
+    padded to the stride (or resized to `--image-size`), tiled beyond `--tile-size`, and
+    averaged over its 8 flips with `--tta`, as in `evaluate`.
+    """
+    if batch_size < 1:
+        raise base.UsageError(f"batch_size must be at least 1, got {batch_size}")
+    found = i2dl_data.read_images(inputs)
+    names = run.class_names
+    dtype = np.uint8 if len(names) <= 256 else np.int32
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, pixels) in enumerate(found):
+        groups.setdefault(pixels.shape, []).append(i)
+    masks: list = [None] * len(found)
+    for indices in groups.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            batch = np.stack([found[i][1] for i in chunk])
+            probs = predict_probabilities(run.model, batch, run.config, batch_size)
+            for i, p in zip(chunk, probs):
+                masks[i] = p.argmax(-1).astype(dtype)
+    return [
+        {"input": name, "mask": mask, "class_names": list(names)}
+        for (name, _), mask in zip(found, masks)
+    ]
+
+
+def describe_predictions(run: base.Run, results: Sequence[dict]) -> list[str]:
+    """Writes each mask (and overlay) as PNGs into a new folder; one line per input.
+
+    The folder is `OUTPUT_DIR/segmentation/predictions-TIMESTAMP` (made new, never reused), so
+    no earlier file is ever overwritten. Masks hold each class's `mask_values`; an overlay is
+    drawn where the input is an image file. Each line reads `input<TAB>mask PNG<TAB>overlay
+    PNG (or -)<TAB>share of each class`.
+    """
+    if not results:
+        return []
+    folder = base.fresh_folder(Path(run.config.output_dir) / NAME, "predictions")
+    lines = []
+    stems = base.output_stems([r["input"] for r in results])
+    for result, unique in zip(results, stems):
+        name, mask, names = result["input"], result["mask"], result["class_names"]
+        source = Path(name)
+        values = np.array(mask_values(names), np.uint8)
+        mask_file = folder / f"{unique}_mask.png"
+        with open(mask_file, "xb") as f:
+            Image.fromarray(values[mask]).save(f, format="PNG")
+        overlay = "-"
+        if source.is_file():
+            pixels = i2dl_data.read_images(str(source))[0][1]
+            overlay_file = folder / f"{unique}_overlay.png"
+            with open(overlay_file, "xb") as f:
+                overlay_figure(pixels, mask, names).savefig(f, format="png", dpi=100)
+            overlay = str(overlay_file)
+        shares = np.bincount(mask.ravel(), minlength=len(names)) / mask.size
+        summary = ", ".join(f"{label} {share:.1%}" for label, share in zip(names, shares))
+        lines.append(f"{name}\t{mask_file}\t{overlay}\t{summary}")
     return lines
 
 
@@ -872,3 +917,6 @@ def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
         "serving_default": {"image_bytes": encoded},
         "serve_pixels": {"pixels": pixels.astype(np.float32)},
     }
+
+
+train, load, tune = base.app_api(__name__)

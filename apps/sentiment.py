@@ -4,25 +4,34 @@ Data: there is no built-in text corpus, so `--data` is required: `--data PATH` f
 formats of `i2dl_keras.data` (one file per class with one sentence per line, as the sentence
 polarity data's `rt-polarity.pos`/`.neg`; aclImdb-style class folders; a CSV/TSV file with a text
 and a label column; UTF-8 or Latin-1), `--data imdb` for TFDS `imdb_reviews` (`--download`
-fetches it once), `--data synthetic` for smoke tests. Two classes get a sigmoid head, more a
-softmax head. Metric: test accuracy (and ROC AUC). Expect about 75% on the sentence polarity data
-with the defaults and about 79% with `--members 5 --word-dropout 0.3 --embedding-dim 128
---recurrent-dropout 0.25 --ngram-member` (`benchmarks/sentiment.py`).
+fetches it once), `--data synthetic` for smoke tests. Metric: test accuracy (and ROC AUC).
+Expect about 75% on the sentence polarity data with the defaults and about 79% with `--members 5
+--word-dropout 0.3 --embedding-dim 128 --recurrent-dropout 0.25 --ngram-member`
+(`benchmarks/sentiment.py`).
 
-The model takes a batch of raw UTF-8 strings: `TextVectorization` (lower-cased, punctuation
-stripped, vocabulary adapted on the training split only) lives inside it, followed by an
-`Embedding` with `mask_zero=True`, `--depth` (bidirectional) LSTM layers from `i2dl_keras.layers`
-(`--cell i2dl`, the course's gate equations) or Keras' cuDNN-capable LSTM (`--cell keras`; the
-same function from the same weights), dropout and the head on the last LSTM state. `--dropout`
-acts on the word vectors' components and before the head, `--word-dropout` on whole word vectors,
-`--recurrent-dropout` on the LSTM state. `--members K` averages K such models, cross-fitted: each
-trains on all training and validation examples but its own K-th part and stops early on that
-part. `--ngram-member` averages the LSTM(s) half and half with an
+Input contract: a batch of raw strings (`model.predict` also takes a list or a NumPy `str` array);
+the model tokenizes them itself and returns the probabilities of the classes, `[batch, classes]`.
+
+Inside: `TextVectorization` (lower-cased, punctuation stripped, vocabulary adapted on the training
+split only), an `Embedding` with `mask_zero=True`, `--depth` (bidirectional) LSTM layers from
+`i2dl_keras.layers` (`--cell i2dl`, the course's gate equations) or Keras' cuDNN-capable LSTM
+(`--cell keras`; the same function from the same weights), dropout and the head on the last LSTM
+state: a sigmoid unit for two classes (read as both classes' probabilities), a softmax for more.
+`--dropout` acts on the word vectors' components and before the head, `--word-dropout` on whole
+word vectors, `--recurrent-dropout` on the LSTM state. `--members K` averages K such models,
+cross-fitted: each trains on all training and validation examples but its own K-th part and stops
+early on that part. `--ngram-member` averages the LSTM(s) half and half with an
 `i2dl_keras.classic.NBSVMClassifier` on word uni- and bigrams, fitted after them on all training
-and validation examples (two classes only). Texts are cut at `--max-length` tokens inside the
-model; `--bucket` batches texts of similar length together, so that each batch is padded only to
-its longest text. The exported SavedModel's `serving_default` takes a batch of strings (`text`)
-and returns `probabilities` `[batch, classes]` and `class_ids`.
+and validation examples (two classes only). Every variant ends in `i2dl_keras.layers.ClassNames`.
+Texts are cut at `--max-length` tokens inside the model; `--bucket` batches texts of similar
+length together, so that each batch is padded only to its longest text.
+
+```python
+from i2dl_keras.apps import sentiment
+
+run = sentiment.train(data="rt-polaritydata", epochs=5)
+run.predict(["a gorgeous , moving film", "dull and lifeless"])[0]["label"]
+```
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import keras
 import keras_tuner as kt
@@ -38,12 +48,14 @@ import numpy as np
 import tensorflow as tf
 
 import i2dl_keras.layers
-from apps import base, plots
 from i2dl_keras import data as i2dl_data
+from i2dl_keras.apps import base, plots
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.data.vocabulary import adapt_vocabulary
-from i2dl_keras.losses import BinaryCrossentropy, SparseCategoricalCrossentropy
+from i2dl_keras.layers import ClassNames
+from i2dl_keras.losses import SparseCategoricalCrossentropy
+from i2dl_keras.models.text_model import TextModel
 
 NAME = "sentiment"
 TASK = "text_classification"
@@ -70,7 +82,9 @@ MODEL_FIELDS = (
     "class_names",
 )
 VECTORIZER = "vectorize"
-# The name of the n-gram member of `--ngram-member`.
+# The names of the parts of an ensemble or `--ngram-member` model: the LSTM model or ensemble,
+# and the n-gram member.
+LSTM_PART = "lstm"
 NGRAM_MEMBER = "ngram_member"
 # Bucket edges in words; the ones below `max_length` are used.
 BUCKET_EDGES = (8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -140,9 +154,9 @@ class Config(base.ClassesConfig):
     )
 
     def validate(self) -> None:
+        super().validate()
         if not self.data.strip() or self.data.strip().lower() == "builtin":
             raise base.UsageError(NO_DATA_HELP)
-        super().validate()
         for name, least in (
             ("vocab_size", 3),
             ("embedding_dim", 1),
@@ -214,13 +228,8 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
         raise base.UsageError(
             f"--data {config.data} has {found} class(es): a classifier needs at least two"
         )
-    # `evaluate` checks the data's classes against the run's (`base.check_classes`).
-    num_classes = config.num_classes if purpose == "evaluate" else found
 
     def finish(ds):
-        if num_classes == 2:
-            # Two classes: float targets shaped like the sigmoid output, `[batch, 1]`.
-            ds = ds.map(lambda text, label: (text, tf.cast(label, tf.float32)[:, None]))
         return bucket_batches(ds, config) if config.bucket else ds
 
     datasets.train = finish(datasets.train) if datasets.train is not None else None
@@ -245,53 +254,59 @@ def _lstm(config: Config, return_sequences: bool, name: str) -> keras.layers.Lay
 def build_model(config: Config) -> keras.Model:
     """The compiled classifier of raw strings: one model, or an ensemble of `config.members`.
 
-    One member is `build_member`'s model. Several are a `i2dl_keras.classic.BaggingEnsemble`
-    of such members (built in turn, so from different initial weights), compiled with the same
-    loss and accuracy; `fit` trains them one after another on their own parts of the data and
-    the ensemble averages their probabilities.
+    One member is `build_member`'s model. Several are an `i2dl_keras.classic.BaggingEnsemble`
+    of such members (built in turn, so from different initial weights) named `LSTM_PART`; with
+    `--ngram-member`, that part (one member or the ensemble) is averaged with an
+    `NBSVMClassifier`. Both are wrapped in a `TextModel` that ends in `ClassNames` and is
+    compiled with the members' loss and accuracy; `fit` trains the members one after another
+    on their own parts of the data, then solves the n-gram member.
     """
-    if config.ngram_member:
-        if config.num_classes != 2:
-            raise base.UsageError(
-                f"--ngram-member needs two classes (its naive-Bayes weights are a log-ratio of "
-                f"two classes' counts); the data has {config.num_classes}"
-            )
-        lstm = build_model(dataclasses.replace(config, ngram_member=False))
-        hybrid = BaggingEnsemble(
-            [lstm, NBSVMClassifier(name=NGRAM_MEMBER)],
-            name=f"sentiment_{config.cell}_lstm_and_ngrams",
+    if config.ngram_member and config.num_classes != 2:
+        raise base.UsageError(
+            f"--ngram-member needs two classes (its naive-Bayes weights are a log-ratio of "
+            f"two classes' counts); the data has {config.num_classes}"
         )
-        return _compiled_ensemble(hybrid, config)
-    if config.members == 1:
+    if config.members == 1 and not config.ngram_member:
         return build_member(config)
-    single = dataclasses.replace(config, members=1)
-    members = [build_member(single, f"member_{k}") for k in range(1, config.members + 1)]
-    ensemble = BaggingEnsemble(members, name=f"sentiment_{config.cell}_lstm_ensemble")
-    return _compiled_ensemble(ensemble, config)
+    single = dataclasses.replace(config, members=1, ngram_member=False)
+    if config.members == 1:
+        lstm = build_member(single, LSTM_PART)
+    else:
+        members = [build_member(single, f"member_{k}") for k in range(1, config.members + 1)]
+        lstm = BaggingEnsemble(members, name=LSTM_PART)
+    text = keras.Input(shape=(), dtype="string", name="text")
+    probabilities = lstm(text)
+    if config.ngram_member:
+        ngrams = NBSVMClassifier(name=NGRAM_MEMBER)(text)
+        probabilities = keras.layers.Average(name="average")([probabilities, _both_classes(ngrams)])
+    outputs = ClassNames(base.class_names_of(config), name="class_names")(probabilities)
+    kind = "lstm_and_ngrams" if config.ngram_member else "lstm_ensemble"
+    model = TextModel(text, outputs, name=f"sentiment_{config.cell}_{kind}")
+    loss, accuracy = _loss_and_accuracy()
+    model.compile(loss=loss, metrics=[accuracy])
+    # Only the members train; building the optimizer anyway saves it whole, so that loading
+    # the file does not warn about optimizer variables it lacks.
+    model.optimizer.build(model.trainable_variables)
+    return model
 
 
-def _compiled_ensemble(ensemble: BaggingEnsemble, config: Config) -> BaggingEnsemble:
-    # The members are built; calling the ensemble would need their (not yet set) vocabulary.
-    ensemble.build((None,))
-    loss, accuracy = _loss_and_accuracy(config)
-    ensemble.compile(loss=loss, metrics=[accuracy])
-    # Only the members train; building the ensemble's optimizer anyway saves it whole, so that
-    # loading the file does not warn about optimizer variables it lacks.
-    ensemble.optimizer.build(ensemble.trainable_variables)
-    return ensemble
+def _both_classes(probability):
+    """`[batch, 1]` probabilities of the second class -> `[batch, 2]` of both classes."""
+    return keras.ops.concatenate([1.0 - probability, probability], axis=-1)
 
 
-def _loss_and_accuracy(config: Config) -> tuple[keras.losses.Loss, keras.metrics.Metric]:
-    if config.num_classes == 2:
-        return BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
+def _loss_and_accuracy() -> tuple[keras.losses.Loss, keras.metrics.Metric]:
     return SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
 
 def build_member(config: Config, name: str | None = None) -> keras.Model:
     """Raw strings -> TextVectorization -> Embedding(mask_zero) -> LSTM stack -> head, compiled.
 
-    The vectorizer starts empty: `adapt` (or the HyperModel's `fit`) sets its vocabulary from
-    the training split before training.
+    The head gives `[batch, classes]` probabilities, named by a `ClassNames` layer: a softmax,
+    or for two classes a sigmoid unit `p` read as `[1 - p, p]`, so that the sparse categorical
+    cross-entropy it trains with is the binary cross-entropy of `p`. The vectorizer starts
+    empty: `adapt` (or the HyperModel's `fit`) sets its vocabulary from the training split
+    before training.
     """
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = keras.layers.TextVectorization(max_tokens=config.vocab_size, name=VECTORIZER)(text)
@@ -310,31 +325,39 @@ def build_member(config: Config, name: str | None = None) -> keras.Model:
         x = _lstm(config, i < config.depth - 1, f"lstm_{i + 1}")(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     if config.num_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        probabilities = _both_classes(
+            keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        )
     else:
-        outputs = keras.layers.Dense(
+        probabilities = keras.layers.Dense(
             config.num_classes, activation="softmax", name="probabilities"
         )(x)
-    loss, accuracy = _loss_and_accuracy(config)
-    model = keras.Model(text, outputs, name=name or f"sentiment_{config.cell}_lstm")
+    outputs = ClassNames(base.class_names_of(config), name="class_names")(probabilities)
+    model = TextModel(text, outputs, name=name or f"sentiment_{config.cell}_lstm")
     # Cosine decay over the planned steps, as in the digit recognizer.
     steps_per_epoch = -(-config.train_examples // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * max(1, steps_per_epoch)
     )
+    loss, accuracy = _loss_and_accuracy()
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy])
+    return model
+
+
+def lstm_part(model: keras.Model) -> keras.Model:
+    """The LSTM model, or LSTM ensemble, of a model that `build_model` built."""
+    if any(layer.name == LSTM_PART for layer in model.layers):
+        return model.get_layer(LSTM_PART)
     return model
 
 
 def ngram_member(model: keras.Model) -> NBSVMClassifier | None:
     """The model's n-gram member (`--ngram-member`), or None."""
-    if isinstance(model, BaggingEnsemble) and isinstance(model.members[-1], NBSVMClassifier):
-        return model.members[-1]
-    return None
+    return next((layer for layer in model.layers if isinstance(layer, NBSVMClassifier)), None)
 
 
 def adapt_vectorizer(model: keras.Model, dataset: tf.data.Dataset) -> list[str]:
-    """Sets the model's vocabulary from the texts of a `(text, label)` dataset; returns it.
+    """Sets a member's vocabulary from the texts of a `(text, label)` dataset; returns it.
 
     `i2dl_keras.data.adapt_vocabulary` leaves out the tokens that would not survive saving.
     """
@@ -342,8 +365,9 @@ def adapt_vectorizer(model: keras.Model, dataset: tf.data.Dataset) -> list[str]:
 
 
 def ensemble_members(model: keras.Model) -> list[keras.Model]:
-    """The models that train: an ensemble's members, or the model itself."""
-    return list(model.members) if isinstance(model, BaggingEnsemble) else [model]
+    """The LSTM models that train: an ensemble's members, or the one LSTM model."""
+    part = lstm_part(model)
+    return list(part.members) if isinstance(part, BaggingEnsemble) else [part]
 
 
 def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
@@ -352,13 +376,13 @@ def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
     An ensemble's members adapt in `fit`, each on its own training part, and so does the n-gram
     member of `--ngram-member`, to the examples it is fitted on.
     """
-    lstm = model.members[0] if ngram_member(model) is not None else model
-    if not isinstance(lstm, BaggingEnsemble):
-        adapt_vectorizer(lstm, datasets.train)
+    members = ensemble_members(model)
+    if len(members) == 1:
+        adapt_vectorizer(members[0], datasets.train)
 
 
 def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> base.FitResult:
-    """The `fit` hook of `apps.base.train`: the model, or an ensemble's members one at a time.
+    """The `fit` hook of `base.train`: the LSTM model, or an ensemble's members one at a time.
 
     An ensemble is cross-fitted: the training and validation examples are pooled and dealt
     into as many seeded parts as there are members; member k adapts its vocabulary to, and
@@ -369,28 +393,32 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> b
     the member in progress is trained again (`BackupAndRestore` follows a single model's
     epochs, so the members train without it). The history is the members' one after another,
     with a boundary after each member; `stages` holds one record per member (its examples,
-    epochs, best held-out accuracy, and whether it was loaded), and one for the n-gram member.
+    epochs, best held-out accuracy, and whether it was loaded), and one for the n-gram member,
+    which has no epochs to stop early and is solved last, on all training and validation
+    examples.
     """
-    ngrams = ngram_member(model)
-    if ngrams is not None:
-        # The LSTM part trains as without the n-gram member; the n-gram member, which has no
-        # epochs to stop early, then fits on all training and validation examples.
-        result = fit(model.members[0], datasets, config, callbacks, verbose)
-        texts, labels = _pooled_examples(datasets.train, datasets.validation)
-        if len(np.unique(labels)) < 2:
-            raise i2dl_data.DataError(
-                f"--data {config.data}: the training and validation examples hold one class "
-                "only; --ngram-member needs examples of both"
-            )
-        ngrams.solve(texts, labels)
-        stage = {"member": NGRAM_MEMBER, "train_examples": len(texts), "ngrams": ngrams.num_ngrams}
-        print(f"{NGRAM_MEMBER}: {stage['ngrams']:,} word n-grams, fitted on {len(texts)} examples")
-        return base.FitResult(
-            result.history, result.stage_boundaries, [*(result.stages or []), stage]
-        )
     members = ensemble_members(model)
     if len(members) == 1:
-        return base.FitResult(base.fit_epochs(model, datasets, config, callbacks, verbose))
+        result = base.FitResult(base.fit_epochs(members[0], datasets, config, callbacks, verbose))
+    else:
+        result = _cross_fit(members, datasets, config, callbacks, verbose)
+    ngrams = ngram_member(model)
+    if ngrams is None:
+        return result
+    texts, labels = _pooled_examples(datasets.train, datasets.validation)
+    if len(np.unique(labels)) < 2:
+        raise i2dl_data.DataError(
+            f"--data {config.data}: the training and validation examples hold one class "
+            "only; --ngram-member needs examples of both"
+        )
+    ngrams.solve(texts, labels)
+    stage = {"member": NGRAM_MEMBER, "train_examples": len(texts), "ngrams": ngrams.num_ngrams}
+    print(f"{NGRAM_MEMBER}: {stage['ngrams']:,} word n-grams, fitted on {len(texts)} examples")
+    return base.FitResult(result.history, result.stage_boundaries, [*(result.stages or []), stage])
+
+
+def _cross_fit(members, datasets: base.Datasets, config: Config, callbacks, verbose):
+    """Trains an ensemble's members one after another, each on its own parts (see `fit`)."""
     backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
     folder = Path(backup.backup_dir).parent / MEMBERS_DIR if backup is not None else None
     callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
@@ -417,6 +445,9 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> b
             ran = {key: [float(v) for v in values] for key, values in ran.items()}
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
+                # `base.train` keeps an interrupted run's work folder when its checkpoint
+                # folder exists; the members do not train with it, so it is made for them.
+                Path(backup.backup_dir).mkdir(parents=True, exist_ok=True)
                 member.save(saved)
                 # The record lands last and whole: a member counts as done only with both.
                 partial = record.with_suffix(".json.partial")
@@ -512,24 +543,15 @@ class HyperModel(base.ConfigHyperModel):
         return model.fit(*args, **kwargs)
 
 
-def class_probabilities(outputs, num_classes: int):
-    """`[batch, classes]` probabilities from the model's outputs (`[batch, 1]` for two)."""
-    if num_classes == 2:
-        return keras.ops.concatenate([1.0 - outputs, outputs], axis=-1)
-    return outputs
-
-
-def _collect(model: keras.Model, dataset: tf.data.Dataset, num_classes: int):
+def _collect(model: keras.Model, dataset: tf.data.Dataset):
     """(texts, integer labels, `[n, classes]` probabilities) in one pass over `dataset`."""
     texts, labels, probs = [], [], []
     for x, y in dataset:
         texts.extend(t.decode("utf-8", errors="replace") for t in x.numpy())
-        y = y.numpy()
-        labels.append(y.reshape(-1).astype(np.int64))
-        outputs = model.predict_on_batch(x)
-        probs.append(np.asarray(class_probabilities(outputs, num_classes)))
+        labels.append(y.numpy().reshape(-1).astype(np.int64))
+        probs.append(np.asarray(model.predict_on_batch(x)))
     if not texts:
-        return [], np.zeros(0, np.int64), np.zeros((0, num_classes), np.float32)
+        return [], np.zeros(0, np.int64), np.zeros((0, model.output_shape[-1]), np.float32)
     return texts, np.concatenate(labels), np.concatenate(probs)
 
 
@@ -547,7 +569,7 @@ def roc_auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
 
 def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config) -> dict:
     results = model.evaluate(dataset, return_dict=True, verbose=0)
-    _, labels, probs = _collect(model, dataset, config.num_classes)
+    _, labels, probs = _collect(model, dataset)
     return {
         "accuracy": float(results["accuracy"]),
         "loss": float(results["loss"]),
@@ -572,14 +594,15 @@ def confidently_wrong(texts, labels, probs, class_names, limit=CONFIDENTLY_WRONG
 
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
-) -> None:
-    texts, labels, probs = _collect(model, datasets.test, config.num_classes)
+) -> dict:
+    """The test confusion matrix, and the table of the most confidently wrong test texts."""
+    texts, labels, probs = _collect(model, datasets.test)
     names = base.class_names_of(config)
     predicted = probs.argmax(-1)
     n = config.num_classes
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)
-    plots.confusion_matrix_plot(
+    confusion = plots.confusion_matrix_plot(
         matrix,
         names,
         run_dir / "confusion_matrix.png",
@@ -589,6 +612,7 @@ def write_report(
     for confidence, true, pred, text in confidently_wrong(texts, labels, probs, names):
         rows.append(f"{confidence:.4f}\t{true}\t{pred}\t{_one_line(text)}")
     (run_dir / CONFIDENTLY_WRONG_FILE).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return {"confusion_matrix": confusion}
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -607,10 +631,17 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """The sentences to classify: each input itself, `@FILE` one per line, `@@x` the text `@x`."""
+def expand_inputs(arguments: list[str]) -> list[str]:
+    """The texts that the arguments of `i2dl sentiment predict` name.
+
+    Each argument is a text itself, `@FILE` every non-blank line of FILE (UTF-8, or Latin-1
+    when not valid UTF-8), and `@@x` the text `@x`. `Run.predict` takes texts only.
+
+    Raises:
+        UsageError: for a FILE that cannot be read or holds only blank lines.
+    """
     texts = []
-    for item in inputs:
+    for item in arguments:
         if item.startswith("@@"):
             texts.append(item[1:])
         elif item.startswith("@"):
@@ -624,26 +655,38 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return texts
 
 
-def predict_inputs(model: keras.Model, config: Config, inputs: list[str]) -> list[str]:
-    """One `label<TAB>probability<TAB>sentence` line per sentence."""
-    texts = expand_inputs(inputs)
-    names = base.class_names_of(config)
-    lines = []
-    for start in range(0, len(texts), config.batch_size):
-        batch = texts[start : start + config.batch_size]
-        outputs = model.predict_on_batch(tf.constant(batch, dtype=tf.string))
-        probs = np.asarray(class_probabilities(outputs, config.num_classes))
-        for text, p in zip(batch, probs):
-            best = int(p.argmax())
-            lines.append(f"{names[best]}\t{p[best]:.4f}\t{_one_line(text)}")
-    return lines
+def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
+    """`Run.predict`: one `{input, label, class_id, probabilities}` per text, in input order.
+
+    `inputs` is one text or an iterable of texts (`str`, or UTF-8 `bytes`), as
+    `i2dl_keras.data.read_texts` takes them; `input` is the text and `probabilities` maps each
+    class name to its probability, as `run.model.predict(texts)` gives them.
+    """
+    if batch_size < 1:
+        raise base.UsageError(f"batch_size must be at least 1, got {batch_size}")
+    texts = i2dl_data.read_texts(inputs)
+    names = run.class_names
+    verbose = base.progress_verbosity() if len(texts) > 4 * batch_size else 0
+    probabilities = base.check_finite(
+        run.model.predict(tf.constant(texts), batch_size=batch_size, verbose=verbose)
+    )
+    results = []
+    for text, probs in zip(texts, probabilities):
+        best = int(np.argmax(probs))
+        results.append(
+            {
+                "input": text,
+                "label": names[best],
+                "class_id": best,
+                "probabilities": {n: float(p) for n, p in zip(names, probs)},
+            }
+        )
+    return results
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
-    num_classes = config.num_classes
-
     def from_text(text):
-        probabilities = class_probabilities(model(text, training=False), num_classes)
+        probabilities = model(text, training=False)
         return {"probabilities": probabilities, "class_ids": tf.argmax(probabilities, axis=-1)}
 
     return {"serving_default": (from_text, [tf.TensorSpec([None], tf.string, name="text")])}
@@ -660,3 +703,6 @@ def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
     return {
         "serving_default": {"text": np.array([s.encode("utf-8") for s in sentences], dtype=object)}
     }
+
+
+train, load, tune = base.app_api(__name__)

@@ -14,9 +14,19 @@ default `~/.keras`; offline, the error names the file to place there), `--weight
 Data: `--data tf_flowers` (default), `cats_vs_dogs`, a folder of one subfolder per class, or
 `synthetic`; `--classes` keeps some classes and `--labels-per-class N` a few labels of each.
 
-The model takes raw RGB pixels in 0-255 and preprocesses them itself. Metric: test accuracy (and
-top-5 accuracy with 5 or more classes). Expect about 90% on tf_flowers with MobileNetV2 and
-ImageNet weights (see `benchmarks/transfer.py` for the offline MNIST measurement).
+Metric: test accuracy (and top-5 accuracy with 5 or more classes). Expect about 90% on
+tf_flowers with MobileNetV2 and ImageNet weights (see `benchmarks/transfer.py` for the offline
+MNIST measurement).
+
+Input contract: images as a decoder gives them, any size, grey or colour, pixel values 0-255 of
+any dtype; the model converts them to RGB, squashes them to `image_size` and preprocesses them.
+
+```python
+from i2dl_keras.apps import transfer
+
+run = transfer.train(data="my_photos/", epochs=3)
+run.predict(["photo.jpg"])[0]["label"]
+```
 """
 
 from __future__ import annotations
@@ -34,9 +44,10 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from apps import base, plots
+from i2dl_keras.apps import base, plots
 from i2dl_keras.data import DataError
 from i2dl_keras.data import selection as data_selection
+from i2dl_keras.layers import ClassNames, ImagePreprocessing
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import (
     BACKBONES,
@@ -52,7 +63,7 @@ from i2dl_keras.optimizers import LayerwiseAdam
 NAME = "transfer"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
-PREDICT_INPUT_HELP = "PNG/JPEG files, or folders of them"
+PREDICT_INPUT_HELP = "image files (PNG, JPEG, GIF, BMP, WebP, TIFF), or folders of them"
 # Fixed by the trained run: `evaluate` does not offer them as flags.
 MODEL_FIELDS = (
     "backbone",
@@ -79,6 +90,8 @@ MODEL_CARD_LIMITS = (
     "satellite, documents) fewer layers transfer and more fine-tuning data is needed."
 )
 PRETRAINED_FILE = "pretrained_backbone.weights.h5"
+# The name of the nested network (preprocessing, backbone, head) inside the model.
+CLASSIFIER = "classifier"
 # In the run's backup folder: stage 1's progress per epoch, then its final record.
 STAGE1_PROGRESS = "stage1_progress.weights.h5"
 STAGE1_LOG = "stage1_log.csv"
@@ -310,7 +323,8 @@ def classifier(
     prefix: str = "head_",
     name: str = "classifier",
 ) -> keras.Model:
-    """Raw pixels -> the backbone's preprocessing -> `backbone` -> the head `config` describes.
+    """RGB pixels (0-255, `image_size` square) -> the backbone's preprocessing -> `backbone` ->
+    the head `config` describes.
 
     `training=False` for the transfer model, `None` for ordinary training (pretraining and
     from-scratch baselines).
@@ -336,14 +350,28 @@ def _metrics(num_classes: int) -> list:
 
 
 def build_model(config: Config) -> keras.Model:
-    """The classifier in its stage-1 state: backbone frozen, compiled at `learning_rate`."""
+    """Raw pixels -> RGB at `image_size` -> the `classifier` -> `ClassNames`, in its stage-1
+    state: backbone frozen, compiled at `learning_rate`.
+
+    The classifier is a nested model named `"classifier"`; `backbone_of(model)` finds the
+    backbone inside it.
+    """
+    size = config.image_size
     backbone = build_backbone(config)
-    model = classifier(
-        backbone, config, config.num_classes, False, "head_", f"transfer_{config.backbone}"
-    )
+    net = classifier(backbone, config, config.num_classes, False, "head_", CLASSIFIER)
     backbone.trainable = False
+    pixels = keras.Input((None, None, None), name="pixels")
+    # The backbone's own preprocessing layers inside `net` expect 0-255: no scaling here.
+    x = ImagePreprocessing(size=(size, size), channels=3, scale=1.0, name="preprocessing")(pixels)
+    outputs = ClassNames(base.class_names_of(config), name="class_names")(net(x))
+    model = keras.Model(pixels, outputs, name=f"transfer_{config.backbone}")
     compile_stage(model, config, 1)
     return model
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone (the layer named `"backbone"`) of a model `build_model` built."""
+    return model.get_layer(CLASSIFIER).get_layer("backbone")
 
 
 def compile_stage(
@@ -476,7 +504,7 @@ def train_stages(
     callbacks = list(callbacks)
     backup = _backup(callbacks)
     state_dir = Path(backup.backup_dir) / "stages" if backup is not None else None
-    backbone = model.get_layer("backbone")
+    backbone = backbone_of(model)
     stages: list[dict] = []
     history1: dict = {}
     resumed = _load_stage1(model, state_dir)
@@ -576,7 +604,7 @@ def pretrain(
             + ", ".join(f"{k} {v:,}" for k, v in datasets.num_examples.items())
             + ")"
         )
-    backbone = model.get_layer("backbone")
+    backbone = backbone_of(model)
     net = train_classifier(backbone, datasets, config, config.pretrain_epochs, verbose)
     result = net.evaluate(datasets.test, return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in result.items()}
@@ -627,7 +655,7 @@ def fit(model, datasets, config, callbacks, verbose) -> base.FitResult:
     )
     if config.pretrain_on and not stage1_done:
         saved = Path(backup.backup_dir).parent / PRETRAINED_FILE if backup is not None else None
-        backbone = model.get_layer("backbone")
+        backbone = backbone_of(model)
         if saved is not None and saved.is_file():
             print(f"using the backbone pretrained before the interruption ({saved})")
             backbone.load_weights(saved)
@@ -707,21 +735,22 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
-) -> None:
+) -> dict:
+    """The test confusion matrix and the misclassified test images."""
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
     names = base.class_names_of(config)
     n = len(names)
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)
-    plots.confusion_matrix_plot(
+    confusion = plots.confusion_matrix_plot(
         matrix,
         names,
         run_dir / "confusion_matrix.png",
         title=f"test confusion matrix (accuracy {np.mean(predicted == labels):.2%})",
     )
     wrong = np.flatnonzero(predicted != labels)
-    plots.image_grid(
+    misclassified = plots.image_grid(
         np.clip(images[wrong[:32]] / 255.0, 0.0, 1.0),
         [
             f"true {names[labels[i]]} / pred {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})"
@@ -730,31 +759,35 @@ def write_report(
         run_dir / "misclassified.png",
         title=f"misclassified test images ({len(wrong)} in all)",
     )
+    return {"confusion_matrix": confusion, "misclassified": misclassified}
 
 
 # --------------------------------------------------------------------------- predict, serve
 
 
 def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 RGB `[size, size, 3]` in 0-255."""
+    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 RGB `[size, size, 3]` in 0-255.
+
+    Resizes as the model's `ImagePreprocessing` does (bilinear, antialiased), which then leaves
+    the pixels as they are: a served image gets the answer `model.predict` gives on it.
+    """
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
-    return tf.image.resize(tf.cast(image, tf.float32), [size, size])
+    return tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
 
 
-def predict_inputs(model: keras.Model, config: Config, paths: list[str]) -> list[str]:
-    """One line per image: the path, then the top-k classes and probabilities, tab-separated."""
-    names = base.class_names_of(config)
-    k = min(config.top_k, len(names))
+predict_inputs = base.classify_images
+
+
+def describe_predictions(run: base.Run, results: list[dict]) -> list[str]:
+    """One line per input: the input, then the `top_k` classes and their probabilities, most
+    likely first, tab-separated."""
+    k = min(run.config.top_k, len(run.class_names))
     lines = []
-    for path in base.expand_image_inputs(paths):
-        try:
-            pixels = decode_pixels(tf.constant(path.read_bytes()), config.image_size)
-        except (tf.errors.InvalidArgumentError, ValueError):
-            raise base.UsageError(f"{path}: not a readable PNG/JPEG/BMP/GIF image") from None
-        probs = model(pixels[None], training=False).numpy()[0]
-        best = np.argsort(-probs, kind="stable")[:k]
-        lines.append("\t".join([str(path), *(f"{names[i]}\t{probs[i]:.4f}" for i in best)]))
+    for result in results:
+        # A stable sort: classes of equal probability keep their class-id order.
+        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])[:k]
+        lines.append("\t".join([result["input"], *(f"{n}\t{p:.4f}" for n, p in ranked)]))
     return lines
 
 
@@ -773,6 +806,7 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         }
 
     def from_bytes(image_bytes):
+        # Images of different sizes are resized here so that they stack into one batch.
         pixels = tf.map_fn(
             lambda b: decode_pixels(b, size),
             image_bytes,
@@ -784,7 +818,7 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
         "serve_pixels": (
             from_pixels,
-            [tf.TensorSpec([None, size, size, 3], tf.float32, name="pixels")],
+            [tf.TensorSpec([None, None, None, 3], tf.float32, name="pixels")],
         ),
     }
 
@@ -792,8 +826,12 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(config.seed)
     size = config.image_size
-    # Two sizes show that the bytes signature resizes whatever it is sent.
+    # Two sizes show that the bytes signature resizes whatever it is sent, and pixels of
+    # another size that the model resizes them itself.
     images = [rng.integers(0, 256, (s, s + 3, 3), dtype=np.uint8) for s in (size, size + 12)]
     encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.uniform(0, 255, (3, size, size, 3)).astype(np.float32)
+    pixels = rng.integers(0, 256, (3, size + 4, size + 4, 3)).astype(np.float32)
     return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+
+
+train, load, tune = base.app_api(__name__)

@@ -5,10 +5,11 @@ Run: `python benchmarks/denoise.py [--data ../shared/data/mnist] [--epochs 80]
 stacked] [--no-classify] [--classify-draws 3] [--classify-augment 0,0.1]
 [--classify-dropouts 0.5,0.7,0.8] [--classify-finetune-rates 0.1,0.3,0.6,1] [--set FIELD=VALUE]`
 
-Every recipe trains with the app's own code (`apps.denoise.make_datasets`, `build_model` and
-`fit`, so the stacked recipe pretrains greedily before fine-tuning) on the same 5,400 of the
-6,000 training images, corrupted afresh every epoch, with early stopping on the same 600
-validation images, and is scored on the same 2,000 test images with the same fixed noise.
+Every recipe trains with the app's own code (`i2dl_keras.apps.denoise.make_datasets`,
+`build_model` and `fit`, so the stacked recipe pretrains greedily before fine-tuning) on the
+same 5,400 of the 6,000 training images, corrupted afresh every epoch, with early stopping on
+the same 600 validation images, and is scored on the same 2,000 test images with the same fixed
+noise.
 
 Table 1 (target: with Gaussian noise of standard deviation 0.5, a denoised PSNR at least 12 dB
 above the noisy input's, with at most 100k parameters): per recipe, parameters, epochs run,
@@ -41,7 +42,7 @@ from _report import record  # noqa: E402
 from _settings import settings  # noqa: E402
 from denoise_classify import chosen_settings, compare_classifiers, parse_rates  # noqa: E402
 
-from apps import base, denoise  # noqa: E402
+from i2dl_keras.apps import base, denoise  # noqa: E402
 
 # The plain conv autoencoder of the course.
 PLAIN = {

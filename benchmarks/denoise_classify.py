@@ -1,12 +1,12 @@
 """The denoise benchmark's classifier comparison: `--classify` over draws and head settings.
 
-`apps.denoise.compare_classifiers` trains one pretrained and one from-scratch classifier on one
-draw of labelled images with one fixed head. This measures the same protocol more carefully: for
-each of several seeded draws of `labels_per_class` labelled training images per class, each arm
-(`apps.denoise.train_classifier`) trains once per pair of a head dropout and a fine-tuning rate
-and keeps the pair its own validation accuracy prefers (ties: the pair listed first, dropouts
-varying fastest), so that neither arm is judged with settings tuned for the other. Accuracies
-and gains are averaged over the draws.
+`i2dl_keras.apps.denoise.compare_classifiers` trains one pretrained and one from-scratch
+classifier on one draw of labelled images with one fixed head. This measures the same protocol
+more carefully: for each of several seeded draws of `labels_per_class` labelled training images
+per class, each arm (`i2dl_keras.apps.denoise.train_classifier`) trains once per pair of a head
+dropout and a fine-tuning rate and keeps the pair its own validation accuracy prefers (ties: the
+pair listed first, dropouts varying fastest), so that neither arm is judged with settings tuned
+for the other. Accuracies and gains are averaged over the draws.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import keras
 import numpy as np
 
-from apps import denoise
+from i2dl_keras.apps import denoise
 
 
 def parse_rates(text: str, flag: str, low: float, high: float, include_low: bool) -> list[float]:
@@ -60,7 +60,7 @@ def compare_classifiers(
 
     Args:
         model: The trained autoencoder.
-        datasets: `apps.denoise.make_datasets(config with classify=True, "train")`.
+        datasets: `denoise.make_datasets(config with classify=True, "train")`.
         config: The autoencoder's config (`labels_per_class`, `seed`: draw `d` uses `seed + d`).
         draws: Seeded draws of the labelled images. Defaults to `3`.
         dropouts: Head dropout rates each arm chooses from. Defaults to `(0.5,)`.

@@ -31,7 +31,7 @@ import keras  # noqa: E402
 from _report import record  # noqa: E402
 from _settings import settings  # noqa: E402
 
-from apps import digits  # noqa: E402
+from i2dl_keras.apps import digits  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):

@@ -45,7 +45,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _report import record  # noqa: E402
 
-from apps import base, segmentation  # noqa: E402
+from i2dl_keras.apps import base, segmentation  # noqa: E402
 from i2dl_keras.models.unet import FusedBatchNormalization  # noqa: E402
 
 
@@ -194,7 +194,7 @@ def main() -> None:
         started = time.perf_counter()
         run = base.train(segmentation, config, echo=lambda s: print(s, flush=True))
         seconds = time.perf_counter() - started
-        metrics = json.loads((run / base.METRICS_FILE).read_text())
+        metrics = json.loads((run.path / base.METRICS_FILE).read_text())
         test = metrics["test"]
         datasets = segmentation.make_datasets(config, "train")
         interior = datasets.class_names.index("255")
@@ -203,8 +203,7 @@ def main() -> None:
         other = dataclasses.replace(
             config, tta=not config.tta, num_classes=len(datasets.class_names)
         )
-        model = keras.saving.load_model(run / base.MODEL_FILE)
-        other_test = segmentation.evaluate_model(model, datasets.test, other)
+        other_test = segmentation.evaluate_model(run.model, datasets.test, other)
         print()
         table(
             [
@@ -236,7 +235,7 @@ def main() -> None:
                 ("target", ">= 0.700", ">= 0.800", "-", "-", "-"),
             ]
         )
-        print(f"run: {run}\n")
+        print(f"run: {run.path}\n")
         for label, value, reference, goal in (
             ("membrane IoU (class 0)", test["iou_per_class"][0], baseline["iou_per_class"][0], 0.7),
             ("mean IoU", test["mean_iou"], baseline["mean_iou"], 0.8),

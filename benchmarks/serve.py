@@ -63,7 +63,7 @@ def digit_pngs(count: int, size: int = 28) -> tuple[list[bytes], np.ndarray]:
 def ensure_export(root: Path | None, epochs: int) -> Path:
     if root is not None and list(root.glob("digits/serving/*/saved_model.pb")):
         return root
-    from apps import cli
+    from i2dl_keras.apps import cli
 
     out = Path(tempfile.mkdtemp(prefix="i2dl-serve-bench-"))
     print(f"training a digits model ({epochs} epoch(s), builtin data) into {out}")
@@ -130,7 +130,17 @@ def closed_loop(clients: int, seconds: float, request, pid: int | None = None) -
 
 def start_server(root: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    argv = [sys.executable, "-m", "apps", "serve", str(root), "--port", "0", "--grpc-port", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "i2dl_keras.apps",
+        "serve",
+        str(root),
+        "--port",
+        "0",
+        "--grpc-port",
+        "0",
+    ]
     proc = subprocess.Popen(
         argv + extra,
         stdout=subprocess.PIPE,

@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _report import record  # noqa: E402
 
-from apps import base, transfer  # noqa: E402
+from i2dl_keras.apps import base, transfer  # noqa: E402
 from i2dl_keras.models import backbone_units  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def train_partly_transferred(config, datasets, initial, pretrained, k, epochs) -
 
 def app_recipe(config, datasets, pretrained) -> float:
     model = transfer.build_model(config)
-    model.get_layer("backbone").set_weights(pretrained)
+    transfer.backbone_of(model).set_weights(pretrained)
     transfer.train_stages(
         model,
         datasets.train,
@@ -136,7 +136,7 @@ def run_seed(args, seed: int, head_pool: str) -> dict[str, float]:
     datasets = transfer.make_datasets(config, "train")
     config = dataclasses.replace(config, num_classes=len(datasets.class_names))
     model = transfer.build_model(config)
-    backbone = model.get_layer("backbone")
+    backbone = transfer.backbone_of(model)
     initial = backbone.get_weights()
     started = time.perf_counter()
     source, source_net = transfer.pretrain(model, config, report=None)

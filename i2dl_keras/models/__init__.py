@@ -43,10 +43,12 @@ from i2dl_keras.models.stacked import (
     greedy_layerwise_pretrain,
     stacked_layer_pairs,
 )
+from i2dl_keras.models.text_model import TextModel
 from i2dl_keras.models.unet import unet
 from i2dl_keras.models.vgg import vgg
 
 __all__ = [
+    "TextModel",
     "alexnet",
     "bottleneck_autoencoder",
     "classifier_from_encoder",

@@ -1,10 +1,13 @@
-"""The segmenter end to end: every verb on synthetic data, augmentation, padding, tiling, export."""
+"""The segmenter's own behaviour: IoU, augmentation, padding, tiling, masks on disk, encoders.
+
+The plain train/load/predict/evaluate/export runs are in the app contract (`test_api.py`).
+"""
 
 import dataclasses
 import json
 import os
-import socket
 import time
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -12,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import base, cli, segmentation
+from i2dl_keras.apps import base, cli, segmentation
+from i2dl_keras.data import tfds_source
 
 FAST = [
     "--data",
@@ -49,25 +53,18 @@ def trained(tmp_path_factory):
     return out, run
 
 
-def test_train_writes_a_complete_run_folder(trained):
-    out, run = trained
-    for name in (
-        "model.keras",
-        "config.json",
-        "metrics.json",
-        "training_curves.png",
-        "test_predictions.png",
-    ):
-        assert (run / name).is_file(), name
+def test_train_scores_iou_and_keeps_renamed_classes(trained):
+    _, run = trained
+    assert (run / "test_predictions.png").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"mean_iou", "iou_per_class", "pixel_accuracy"}
     assert len(metrics["test"]["iou_per_class"]) == 2
     assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_mean_iou"]) == 2
-    # The data names its classes; --class-names renamed them for the model.
+    # The data names its classes; --class-names renamed them, and the model carries the names.
     assert metrics["data"]["class_names"] == ["background", "shape"]
     config = json.loads((run / "config.json").read_text())
     assert config["num_classes"] == 2 and config["class_names"] == ["bg", "fg"]
-    assert not list((out / "segmentation").glob(".incomplete-*")), "work folder left behind"
+    assert segmentation.load(run).class_names == ["bg", "fg"]
 
 
 def test_iou_from_a_hand_computed_confusion_matrix():
@@ -129,7 +126,8 @@ def test_evaluate_json_matches_a_confusion_matrix_of_the_predictions(trained, ca
     assert set(metrics) == {"mean_iou", "iou_per_class", "pixel_accuracy"}
     # Recount by hand: the model's argmax on every synthetic test image (with test-time
     # augmentation, of its mean probabilities over the 8 views), against its mask.
-    model, config, _ = base.load_run(segmentation, run)
+    loaded = segmentation.load(run)
+    model, config = loaded.model, loaded.config
     assert not config.tta, "test-time augmentation is off by default"
     source = segmentation.i2dl_data.load_source("synthetic", "segmentation", channels=1)
     images, masks = (np.stack(a) for a in zip(*source.test.as_numpy_iterator()))
@@ -154,16 +152,41 @@ def test_predict_writes_masks_and_overlays_of_any_size(trained, tmp_path, capsys
     argv = ["segmentation", "predict", "--model", str(run), str(tmp_path / "imgs")]
     assert cli.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()[-3:]
-    for line, (name, (h, w)) in zip(lines, sorted(sizes.items())):
+    expected = segmentation.load(run).predict(tmp_path / "imgs")
+    for line, (name, (h, w)), result in zip(lines, sorted(sizes.items()), expected):
         path, mask_file, overlay_file, summary = line.split("\t")
         assert path.endswith(f"{name}.png")
-        assert [part.split()[0] for part in summary.split(", ")] == ["bg", "fg"]
+        shares = [part.split() for part in summary.split(", ")]
+        assert [label for label, _ in shares] == ["bg", "fg"]
+        assert float(shares[1][1][:-1]) == pytest.approx(100 * result["mask"].mean(), abs=0.06)
         mask = tf.io.decode_png(tf.io.read_file(mask_file)).numpy()
         assert mask.shape == (h, w, 1), (name, mask.shape)
         # Class names that are not mask values are written as ids spread over 0..255.
-        assert set(np.unique(mask)) <= {0, 255}
+        np.testing.assert_array_equal(mask[..., 0], 255 * result["mask"])
         assert os.path.getsize(overlay_file) > 1000
-    assert str(out) in lines[0]
+    assert os.path.dirname(mask_file).startswith(str(out / "segmentation" / "predictions-"))
+
+
+def test_predictions_never_overwrite_earlier_files(trained, tmp_path):
+    _, run_dir = trained
+    run = segmentation.load(run_dir)
+    rng = np.random.default_rng(5)
+    written = []
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        _png(tmp_path / folder / "a.png", rng.integers(0, 256, (9, 14, 1), dtype=np.uint8))
+        results = run.predict(tmp_path / folder)
+        (line,) = segmentation.describe_predictions(run, results)
+        mask_file = line.split("\t")[1]
+        written.append((mask_file, Path(mask_file).read_bytes()))
+    # Two calls on an a.png each: two folders, the first call's mask left as it was written.
+    assert os.path.dirname(written[0][0]) != os.path.dirname(written[1][0])
+    for mask_file, content in written:
+        assert Path(mask_file).read_bytes() == content
+    # Arrays have no file to overlay: their masks are written, under names of their own.
+    lines = segmentation.describe_predictions(run, run.predict(np.zeros((2, 8, 8, 1), np.uint8)))
+    assert [line.split("\t")[2] for line in lines] == ["-", "-"]
+    assert len({line.split("\t")[1] for line in lines}) == 2
 
 
 def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
@@ -171,7 +194,7 @@ def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
     bad = tmp_path / "x.png"
     bad.write_text("not an image")
     assert cli.main(["segmentation", "predict", "--model", str(run), str(bad)]) == 2
-    assert "x.png: not a readable" in capsys.readouterr().err
+    assert "x.png: not a readable image" in capsys.readouterr().err
 
 
 def _small_model(**overrides):
@@ -356,6 +379,9 @@ def test_bad_settings_name_the_flag(tmp_path):
         segmentation.make_loss(segmentation.Config(class_weights="1,2", num_classes=3))
     with pytest.raises(base.UsageError, match="images of 16x16 are not multiples of 32"):
         segmentation.make_datasets(segmentation.Config(data="synthetic", depth=5), "train")
+    with pytest.raises(base.UsageError, match="--weights imagenet: .* Received: alpha=0.6"):
+        segmentation.Config(encoder="mobilenet_v2", encoder_alpha=0.6).validate()
+    segmentation.Config(encoder="mobilenet_v2", encoder_alpha=0.6, weights="none").validate()
 
 
 def test_class_names_must_match_the_data(tmp_path, capsys):
@@ -390,11 +416,7 @@ def test_export_serves_png_bytes_of_two_sizes(trained):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, s, dtype=np.uint8) for s in ((16, 16, 1), (27, 10, 1))]
     pngs = [tf.io.encode_png(im).numpy() for im in images]
-    model, config, _ = base.load_run(segmentation, run)
-    expected = [
-        segmentation.predict_probabilities(model, im[None].astype("float32"), config)[0].argmax(-1)
-        for im in images
-    ]
+    expected = [r["mask"] for r in segmentation.load(run).predict(images)]
     signature = tf.saved_model.load(str(serving)).signatures["serving_default"]
     served = {k: v.numpy() for k, v in signature(image_bytes=tf.constant(pngs)).items()}
     assert served["masks"].shape == (2, 27, 16)
@@ -528,17 +550,14 @@ def test_encoder_loads_a_weights_file(tmp_path, encoder_backbone):
         segmentation.build_model(wrong)
 
 
-def _refusing_url():
-    """A download address on this machine where nothing listens: it refuses at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/keras-applications/mobilenet_v2/"
+def _offline(monkeypatch):
+    """No download host answers."""
+    monkeypatch.setattr(tfds_source, "host_reachable", lambda host, port, timeout=3.0: False)
 
 
 def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(segmentation, "WEIGHTS_URL", _refusing_url())
+    _offline(monkeypatch)
     started = time.perf_counter()
     argv = [
         "segmentation",
@@ -557,20 +576,22 @@ def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path, monkeypatc
     assert cli.main(argv) == 2
     assert time.perf_counter() - started < 10
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in line
-    assert str(tmp_path / "keras_home" / "models") in line and "--weights FILE" in line
+    assert line.startswith("i2dl: error: --weights imagenet: ")
+    fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    assert f"place it as {tmp_path / 'keras_home' / 'models' / fname}" in line
+    assert "--weights FILE" in line
 
 
 def test_imagenet_weights_are_taken_from_the_keras_cache(tmp_path, monkeypatch, encoder_backbone):
     # A file in $KERAS_HOME/models, in the format Keras publishes (here of random weights),
     # is used without asking the network, which refuses.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(segmentation, "WEIGHTS_URL", _refusing_url())
+    _offline(monkeypatch)
     (tmp_path / "models").mkdir()
     fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
     encoder_backbone.save(tmp_path / "models" / fname)
     config = _encoder_config(weights="imagenet")
-    assert segmentation.encoder_weights_file(config) == str(tmp_path / "models" / fname)
+    assert segmentation.encoder_weights_file(config) == tmp_path / "models" / fname
     keras.utils.set_random_seed(8)
     _assert_encoder_weights(segmentation.build_model(config), encoder_backbone)
 

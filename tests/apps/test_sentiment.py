@@ -1,5 +1,7 @@
-"""The sentiment app end to end: every verb on synthetic data, masking, the two LSTMs, export."""
+"""The sentiment app beyond the app contract (tests/apps/test_api.py): its report, the two-class
+head, the CLI's @FILE inputs, ensembles and the n-gram member, masking, the two LSTMs, bucketing."""
 
+import csv
 import json
 import os
 import subprocess
@@ -13,7 +15,9 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from apps import base, cli, sentiment
+from i2dl_keras import data as i2dl_data
+from i2dl_keras.apps import base, cli, sentiment
+from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 
@@ -63,34 +67,30 @@ def _adapted(config: sentiment.Config) -> keras.Model:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    assert cli.main(["sentiment", "train", *FAST, "--output-dir", str(out)]) == 0
-    (run,) = _runs(out)
-    return out, run
+    return sentiment.train(
+        data="synthetic",
+        epochs=1,
+        batch_size=32,
+        vocab_size=200,
+        embedding_dim=8,
+        units=4,
+        bidirectional=False,
+        output_dir=str(out),
+    )
 
 
-def test_train_writes_a_complete_run_folder(trained):
-    out, run = trained
-    for name in (
-        "model.keras",
-        "config.json",
-        "metrics.json",
-        "training_curves.png",
-        "confusion_matrix.png",
-        sentiment.CONFIDENTLY_WRONG_FILE,
-    ):
-        assert (run / name).is_file(), name
-    metrics = json.loads((run / "metrics.json").read_text())
+def test_recorded_metrics_are_the_saved_models(trained):
+    assert (trained.path / sentiment.CONFIDENTLY_WRONG_FILE).is_file()
+    assert set(trained.report) == {"training_curves", "confusion_matrix"}
+    assert (trained.path / "confusion_matrix.png").is_file()
+    metrics = json.loads((trained.path / "metrics.json").read_text())
     assert set(metrics["test"]) == {"accuracy", "loss", "auc"}
     assert metrics["data"]["num_examples"] == {"train": 144, "validation": 16, "test": 40}
-    config = json.loads((run / "config.json").read_text())
-    # The class names are the data's, kept as a list in the run's config.
-    assert config["class_names"] == ["neg", "pos"] and config["num_classes"] == 2
-    assert config["train_examples"] == 144
-    assert not list((out / "sentiment").glob(".incomplete-*")), "work folder left behind"
+    assert trained.config.train_examples == 144
     # The recorded accuracy and AUC are those of the saved model's test predictions.
-    model, config, _ = base.load_run(sentiment, run)
+    run = sentiment.load(trained.path)
     texts, labels, probs = sentiment._collect(
-        model, sentiment.make_datasets(config, "evaluate").test, 2
+        run.model, sentiment.make_datasets(run.config, "evaluate").test
     )
     assert len(texts) == 40
     assert metrics["test"]["accuracy"] == pytest.approx(np.mean(probs.argmax(-1) == labels))
@@ -98,10 +98,11 @@ def test_train_writes_a_complete_run_folder(trained):
 
 
 def test_confidently_wrong_table_lists_mistakes_most_confident_first(trained):
-    _, run = trained
-    header, *rows = (run / sentiment.CONFIDENTLY_WRONG_FILE).read_text("utf-8").splitlines()
+    header, *rows = (
+        (trained.path / sentiment.CONFIDENTLY_WRONG_FILE).read_text("utf-8").splitlines()
+    )
     assert header.split("\t") == ["confidence", "true", "predicted", "text"]
-    accuracy = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+    accuracy = trained.metrics["accuracy"]
     assert len(rows) == min(sentiment.CONFIDENTLY_WRONG_ROWS, round((1 - accuracy) * 40))
     confidences = [float(r.split("\t")[0]) for r in rows]
     assert confidences == sorted(confidences, reverse=True)
@@ -118,74 +119,71 @@ def test_confidently_wrong_orders_by_the_wrong_class_probability():
     assert [(text, round(c, 2)) for c, _, _, text in rows] == [("c", 0.95), ("b", 0.6)]
 
 
-def test_evaluate_json_is_the_last_line(trained, capsys):
-    _, run = trained
-    assert cli.main(["sentiment", "evaluate", "--model", str(run), "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(metrics) == {"accuracy", "loss", "auc"}
-    saved = json.loads((run / "metrics.json").read_text())["test"]
-    # synthetic has a test split of its own: evaluate sees exactly what train tested on.
-    for key in ("accuracy", "loss", "auc"):
-        assert metrics[key] == pytest.approx(saved[key], abs=1e-5), key
+def test_two_classes_read_the_sigmoid_unit_as_both_probabilities(trained):
+    texts = ["tedious film", "a wonderful , moving film"]
+    results = trained.predict(texts)
+    unit = keras.Model(trained.model.inputs, trained.model.get_layer("probability").output)
+    p = np.asarray(unit(tf.constant(texts)))[:, 0]
+    assert [r["input"] for r in results] == texts
+    for result, p_pos in zip(results, p):
+        assert result["probabilities"] == pytest.approx({"neg": 1 - p_pos, "pos": p_pos}, abs=1e-6)
+        assert result["label"] == ("pos" if p_pos > 0.5 else "neg")
+    np.testing.assert_allclose(trained.model.predict(texts, verbose=0)[:, 1], p, atol=1e-6)
 
 
-def test_predict_sentences_and_a_latin1_file(trained, tmp_path, capsys):
-    _, run = trained
+def test_cli_predict_writes_texts_with_commas_to_csv(trained, tmp_path, capsys):
+    texts = ["a wonderful , moving film", 'dull , "tedious"']
+    table = tmp_path / "predictions.csv"
+    argv = ["sentiment", "predict", "--model", str(trained.path), *texts, "--output", str(table)]
+    assert cli.main(argv) == 0
+    results = trained.predict(texts)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == [
+        f"{t}\t{r['label']}\t{r['probabilities'][r['label']]:.4f}" for t, r in zip(texts, results)
+    ]
+    with table.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["input"], row["label"]) for row in rows] == [
+        (t, r["label"]) for t, r in zip(texts, results)
+    ]
+    assert float(rows[0]["p_pos"]) == pytest.approx(results[0]["probabilities"]["pos"], abs=1e-5)
+
+
+def test_at_files_name_sentences_for_the_cli(tmp_path):
     sentences = tmp_path / "sentences.txt"
     # Latin-1 bytes (not valid UTF-8), a blank line and Windows line ends.
     sentences.write_bytes("très émouvant\r\n\r\nun désastre, señor\r\n".encode("latin-1"))
-    argv = ["sentiment", "predict", "--model", str(run), "a wonderful film", f"@{sentences}"]
-    assert cli.main([*argv, "@@home"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()[-4:]
-    texts = []
-    for line in lines:
-        label, prob, text = line.split("\t")
-        assert label in ("neg", "pos") and 0.5 <= float(prob) <= 1.0
-        texts.append(text)
-    assert texts == ["a wonderful film", "très émouvant", "un désastre, señor", "@home"]
-
-
-def test_predict_probability_is_the_models(trained):
-    _, run = trained
-    model, config, _ = base.load_run(sentiment, run)
-    (line,) = sentiment.predict_inputs(model, config, ["tedious film"])
-    label, prob, _ = line.split("\t")
-    p = float(model.predict_on_batch(tf.constant(["tedious film"]))[0, 0])
-    assert label == ("pos" if p >= 0.5 else "neg")
-    assert float(prob) == pytest.approx(max(p, 1 - p), abs=1e-4)
-
-
-def test_predict_rejects_a_missing_file(trained, tmp_path, capsys):
-    _, run = trained
+    arguments = ["a wonderful film", f"@{sentences}", "@@home"]
+    assert sentiment.expand_inputs(arguments) == [
+        "a wonderful film",
+        "très émouvant",
+        "un désastre, señor",
+        "@home",
+    ]
     missing = tmp_path / "nope.txt"
-    assert cli.main(["sentiment", "predict", "--model", str(run), f"@{missing}"]) == 2
-    assert f"@{missing}: cannot read it" in capsys.readouterr().err
+    with pytest.raises(base.UsageError, match=f"@{missing}: cannot read it"):
+        sentiment.expand_inputs([f"@{missing}"])
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    with pytest.raises(base.UsageError, match="holds no sentences"):
+        sentiment.expand_inputs([f"@{tmp_path / 'blank.txt'}"])
 
 
-def test_export_and_keras_file_answer_raw_strings_in_a_fresh_process(trained, tmp_path):
-    out, run = trained
-    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
-    serving = out / "sentiment" / "serving" / "1"
-    assert (serving / "saved_model.pb").is_file()
+def test_predict_refuses_what_is_not_text(trained):
+    with pytest.raises(i2dl_data.DataError, match="input 1: expected a string, got int"):
+        trained.predict(["fine", 3])
 
+
+def test_keras_file_reloads_in_a_fresh_process_with_its_vocabulary(trained, tmp_path):
     texts = ["a wonderful film", "", "naïve — überlong… " * 30, "dull"]
-    model = keras.saving.load_model(run / "model.keras")
-    p = model.predict_on_batch(tf.constant(texts))[:, 0]
-    expected = np.stack([1 - p, p], axis=-1)
-    vocabulary = model.get_layer(sentiment.VECTORIZER).get_vocabulary()
-    # First as a serving client (TensorFlow only), then as a Keras user with i2dl_keras.
+    expected = trained.model.predict(texts, verbose=0)
+    vocabulary = trained.model.get_layer(sentiment.VECTORIZER).get_vocabulary()
     script = textwrap.dedent(f"""
-        import json, sys, numpy as np, tensorflow as tf
-        texts = {texts!r}
-        sig = tf.saved_model.load({str(serving)!r}).signatures["serving_default"]
-        out = sig(text=tf.constant([t.encode("utf-8") for t in texts]))
-        assert "i2dl_keras" not in sys.modules
-        served = out["probabilities"].numpy().tolist(), out["class_ids"].numpy().tolist()
-        import keras, i2dl_keras
-        model = keras.saving.load_model({str(run / "model.keras")!r})
+        import json, keras, numpy as np, i2dl_keras
+        model = keras.saving.load_model({str(trained.path / "model.keras")!r})
         vocabulary = [str(t) for t in model.get_layer("vectorize").get_vocabulary()]
-        reloaded = model.predict_on_batch(tf.constant(texts))[:, 0].tolist()
-        json.dump([served, vocabulary, reloaded], open("result.json", "w"))
+        reloaded = model.predict(np.array({texts!r}), verbose=0).tolist()
+        names = i2dl_keras.layers.ClassNames.of(model)
+        json.dump([vocabulary, reloaded, names], open("result.json", "w"))
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
@@ -197,13 +195,10 @@ def test_export_and_keras_file_answer_raw_strings_in_a_fresh_process(trained, tm
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (probabilities, class_ids), fresh_vocabulary, reloaded = json.loads(
-        (tmp_path / "result.json").read_text()
-    )
-    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
-    assert class_ids == expected.argmax(-1).tolist()
+    fresh_vocabulary, reloaded, names = json.loads((tmp_path / "result.json").read_text())
     assert fresh_vocabulary == [str(t) for t in vocabulary] and len(vocabulary) > 20
-    np.testing.assert_allclose(reloaded, p, atol=1e-6)
+    np.testing.assert_allclose(reloaded, expected, atol=1e-6)
+    assert names == ["neg", "pos"]
 
 
 class _StopInSecondFit(keras.callbacks.Callback):
@@ -234,35 +229,53 @@ def test_members_are_cross_fitted_resume_and_average(tmp_path):
     run = base.train(sentiment, config, echo=print)
     # The 144 training and 16 validation examples, pooled and dealt into two parts: each
     # member trains on one part and stops early on the other; the first one was loaded.
-    stages = json.loads((run / base.STAGES_FILE).read_text())
+    stages = json.loads((run.path / base.STAGES_FILE).read_text())
     assert [(s["member"], s["resumed"]) for s in stages] == [
         ("member_1", True),
         ("member_2", False),
     ]
     for stage in stages:
         assert (stage["train_examples"], stage["held_out_examples"], stage["epochs"]) == (80, 80, 1)
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["stage_boundaries"] == [1] and metrics["epochs_run"] == 2
-    model = keras.saving.load_model(run / "model.keras")
-    assert [m.name for m in model.members] == ["member_1", "member_2"]
+    model = keras.saving.load_model(run.path / "model.keras")
+    members = sentiment.ensemble_members(model)
+    assert isinstance(sentiment.lstm_part(model), BaggingEnsemble)
+    assert [m.name for m in members] == ["member_1", "member_2"]
     # The member trained before the interruption is the one in the ensemble, untouched.
-    for a, b in zip(first.get_weights(), model.members[0].get_weights()):
+    for a, b in zip(first.get_weights(), members[0].get_weights()):
         np.testing.assert_array_equal(a, b)
     texts = tf.constant(TEXTS)
-    outputs = [np.asarray(m(texts, training=False)) for m in model.members]
+    outputs = [np.asarray(m(texts, training=False)) for m in members]
     assert np.abs(outputs[0] - outputs[1]).max() > 1e-4, "members start from other weights"
     np.testing.assert_allclose(np.asarray(model(texts)), np.mean(outputs, axis=0), atol=1e-6)
+    # The ensemble is a classifier of raw strings like the single model, names included.
+    assert run.class_names == ["neg", "pos"]
+    results = run.predict(TEXTS)
+    np.testing.assert_allclose(
+        [[r["probabilities"][n] for n in run.class_names] for r in results],
+        run.model.predict(np.array(TEXTS), verbose=0),
+        atol=1e-6,
+    )
     evaluated = json.loads(
         subprocess.run(
-            [sys.executable, "-m", "apps", "sentiment", "evaluate", "--model", str(run), "--json"],
+            [
+                sys.executable,
+                "-m",
+                "i2dl_keras.apps",
+                "sentiment",
+                "evaluate",
+                "--model",
+                str(run.path),
+                "--json",
+            ],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.splitlines()[-1]
     )
     assert evaluated["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
-    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
-    assert (tmp_path / "sentiment" / "serving" / "1" / "saved_model.pb").is_file()
+    assert (run.export() / "saved_model.pb").is_file()
 
 
 @pytest.mark.parametrize("members", [1, 2])
@@ -272,11 +285,11 @@ def test_ngram_member_trains_saves_and_exports(tmp_path, members):
     )
     config.output_dir = str(tmp_path)
     run = base.train(sentiment, config, echo=print)
-    model = keras.saving.load_model(run / "model.keras")
-    lstm, ngrams = model.members
+    model = keras.saving.load_model(run.path / "model.keras")
+    lstm, ngrams = sentiment.lstm_part(model), sentiment.ngram_member(model)
     assert isinstance(ngrams, NBSVMClassifier) and ngrams.name == sentiment.NGRAM_MEMBER
     # Fitted after the LSTM(s), on all 160 training and validation examples.
-    *lstm_stages, ngram_stage = json.loads((run / base.STAGES_FILE).read_text())
+    *lstm_stages, ngram_stage = json.loads((run.path / base.STAGES_FILE).read_text())
     assert len(lstm_stages) == (members if members > 1 else 0)
     assert ngram_stage == {
         "member": sentiment.NGRAM_MEMBER,
@@ -285,12 +298,18 @@ def test_ngram_member_trains_saves_and_exports(tmp_path, members):
     }
     # One LSTM model, or the LSTM ensemble nested in the hybrid.
     assert len(sentiment.ensemble_members(lstm)) == members
-    # Equal halves: the LSTM's probability and the n-gram member's.
+    # Equal halves: the LSTM's probability of the second class and the n-gram member's.
+    ngram_scores = _scores(ngrams, TEXTS)[:, 0]
     np.testing.assert_allclose(
-        _scores(model, TEXTS), (_scores(lstm, TEXTS) + _scores(ngrams, TEXTS)) / 2, atol=1e-6
+        _scores(model, TEXTS)[:, 1], (_scores(lstm, TEXTS)[:, 1] + ngram_scores) / 2, atol=1e-6
     )
-    assert np.abs(_scores(ngrams, TEXTS) - 0.5).max() > 0.05, "the n-gram member was fitted"
-    assert cli.main(["sentiment", "export", "--model", str(run)]) == 0
+    assert np.abs(ngram_scores - 0.5).max() > 0.05, "the n-gram member was fitted"
+    # Both classes' probabilities, named, from the model and from the run.
+    probabilities = run.model.predict(np.array(TEXTS), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
+    assert run.class_names == ["neg", "pos"]
+    assert [r["class_id"] for r in run.predict(TEXTS)] == list(probabilities.argmax(-1))
+    assert (run.export() / "saved_model.pb").is_file()
     with pytest.raises(base.UsageError, match="--ngram-member needs two classes"):
         sentiment.build_model(_config(num_classes=3, ngram_member=True))
 
@@ -427,7 +446,7 @@ def test_latin1_files_are_read_without_loss_and_the_vocabulary_survives_reload(t
     seen = {}
     for ds in (datasets.train, datasets.validation, datasets.test):
         for x, y in ds.unbatch():
-            seen[x.numpy().decode("utf-8")] = int(y.numpy()[0])
+            seen[x.numpy().decode("utf-8")] = int(y.numpy())
     expected = {t.replace("œ", "\x9c"): 1 for t in positive} | {t: 0 for t in negative}
     assert seen == expected
 

@@ -1,6 +1,8 @@
-"""The transfer-learning app: what each stage may change, weights sources, every verb, export."""
+"""The transfer-learning app: what each stage may change, resuming, weights sources, top-k
+outputs (the app contract common to every app is in `test_api.py`)."""
 
 import json
+import warnings
 
 import keras
 import keras_tuner as kt
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import base, cli, transfer
+from i2dl_keras.apps import base, cli, transfer
 from i2dl_keras.data import tfds_source
 from i2dl_keras.models import backbone_units
 from i2dl_keras.optimizers import LayerwiseAdam
@@ -105,7 +107,7 @@ def test_batchnorm_statistics_stay_fixed(staged):
     assert len(stats) > 50
     for path in stats:
         np.testing.assert_array_equal(first[path], last[path], err_msg=path)
-    layers = model.get_layer("backbone").layers
+    layers = transfer.backbone_of(model).layers
     bn = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bn and not any(layer.trainable for layer in bn)
 
@@ -123,53 +125,39 @@ def test_fit_result_reports_each_stage(staged):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """`i2dl transfer train` with both stages, on the small CNN backbone (fast)."""
+    """Both stages on the small CNN backbone (fast), with augmentation, through the Python API."""
     out = tmp_path_factory.mktemp("out")
-    argv = ["transfer", "train", "--data", "synthetic", "--backbone", "small_cnn"]
-    argv += ["--image-size", "16", "--weights", "none", "--batch-size", "16", "--patience", "10"]
-    argv += ["--head-epochs", "2", "--epochs", "2", "--unfreeze", "1", "--fine-tune-lr", "1e-3"]
-    assert cli.main([*argv, "--output-dir", str(out)]) == 0
-    (run,) = _runs(out)
-    return out, run
+    return transfer.train(
+        **{**SMALL, "augment": True},
+        head_epochs=2,
+        epochs=2,
+        unfreeze=1,
+        fine_tune_lr=1e-3,
+        output_dir=str(out),
+    )
 
 
-def test_train_writes_both_stages(trained):
-    _, run = trained
-    for name in ("model.keras", "config.json", "metrics.json", "stages.json"):
-        assert (run / name).is_file(), name
-    for name in ("training_curves.png", "confusion_matrix.png", "misclassified.png"):
-        assert (run / name).is_file(), name
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"accuracy", "loss"}, "top-5 only with 5 or more classes"
+def test_train_records_both_stages(trained):
+    run = trained
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert set(run.metrics) == {"accuracy", "loss"}, "top-5 only with 5 or more classes"
     assert metrics["stage_boundaries"] == [2]
-    history = metrics["history"]
-    assert len(history["val_accuracy"]) == 4
-    stages = json.loads((run / "stages.json").read_text())
+    assert len(run.history["val_accuracy"]) == 4
+    stages = json.loads((run.path / "stages.json").read_text())
     assert [s["stage"].split(" (")[0] for s in stages] == ["stage 1", "stage 2"]
     # Early stopping restores each stage's best epoch, which the report then measures.
-    for stage, epochs in zip(stages, (history["val_loss"][:2], history["val_loss"][2:])):
+    losses = run.history["val_loss"]
+    for stage, epochs in zip(stages, (losses[:2], losses[2:])):
         assert stage["validation"]["loss"] == pytest.approx(min(epochs), abs=1e-4)
-    config = json.loads((run / "config.json").read_text())
-    assert config["class_names"] == SYNTHETIC_CLASSES and config["num_classes"] == 4
-
-
-def test_evaluate_json_is_the_last_line(trained, capsys):
-    _, run = trained
-    assert cli.main(["transfer", "evaluate", "--model", str(run), "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(metrics) == {"accuracy", "loss"}
-    saved = json.loads((run / "metrics.json").read_text())["test"]
-    assert metrics["accuracy"] == pytest.approx(saved["accuracy"], abs=1e-6)
+    assert run.config.class_names == SYNTHETIC_CLASSES and run.config.num_classes == 4
+    assert run.class_names == SYNTHETIC_CLASSES
 
 
 def test_evaluate_refuses_data_with_other_classes(trained, capsys):
-    _, run = trained
-    argv = ["transfer", "evaluate", "--model", str(run), "--classes", "square,diagonal"]
+    argv = ["transfer", "evaluate", "--model", str(trained.path), "--classes", "square,diagonal"]
     assert cli.main(argv) == 2
-    assert (
-        "has 2 classes (square, diagonal), but the model was trained on 4"
-        in capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert f"{['square', 'diagonal']}, but the model was trained on {SYNTHETIC_CLASSES}" in err
 
 
 def test_evaluate_reports_top5_with_five_classes_or_more():
@@ -191,56 +179,95 @@ def test_evaluate_reports_top5_with_five_classes_or_more():
 
 
 def test_predict_prints_the_top_classes(trained, tmp_path, capsys):
-    _, run = trained
+    run = trained
     rng = np.random.default_rng(0)
     (tmp_path / "imgs").mkdir()
-    for name, size in (("a.png", 20), ("b.png", 50)):
-        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        tf.io.write_file(str(tmp_path / "imgs" / name), tf.io.encode_png(image))
-    assert cli.main(["transfer", "predict", "--model", str(run), str(tmp_path / "imgs")]) == 0
+    images = {}
+    for name, shape in (("a.png", (20, 20, 3)), ("b.png", (50, 30, 1))):
+        images[name] = rng.integers(0, 256, shape, dtype=np.uint8)
+        tf.io.write_file(str(tmp_path / "imgs" / name), tf.io.encode_png(images[name]))
+    assert cli.main(["transfer", "predict", "--model", str(run.path), str(tmp_path / "imgs")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()[-2:]
-    model = keras.saving.load_model(run / "model.keras")
     for line, name in zip(lines, ("a.png", "b.png")):
         fields = line.split("\t")
         assert fields[0].endswith(name) and len(fields) == 1 + 2 * 3
-        pixels = transfer.decode_pixels(tf.io.read_file(fields[0]), 16)
-        probs = model(pixels[None]).numpy()[0]
+        # The model takes the decoded pixels as they are, grey or colour, any size.
+        probs = run.model(images[name][None], training=False).numpy()[0]
         best = np.argsort(-probs, kind="stable")[:3]
         assert fields[1::2] == [SYNTHETIC_CLASSES[i] for i in best]
         np.testing.assert_allclose([float(p) for p in fields[2::2]], probs[best], atol=1e-4)
 
 
+def test_describe_predictions_ranks_the_structured_results(trained):
+    results = [
+        {"input": name, "probabilities": dict(zip(SYNTHETIC_CLASSES, probs))}
+        for name, probs in (("x", [0.1, 0.2, 0.3, 0.4]), ("y", [0.5, 0.0, 0.0, 0.5]))
+    ]
+    lines = transfer.describe_predictions(trained, results)
+    assert lines == [
+        "x\tsquare\t0.4000\tdiagonal\t0.3000\tvertical\t0.2000",
+        # Ties keep the class-id order.
+        "y\thorizontal\t0.5000\tsquare\t0.5000\tvertical\t0.0000",
+    ]
+
+
+def test_predict_takes_grey_and_colour_images_together(trained):
+    rng = np.random.default_rng(4)
+    shapes = ((20, 20, 3), (24, 24, 1), (28, 28, 3))
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes]
+    # One `model.predict` per shape, in this order: colour, grey, colour again. The retraced
+    # predict function no longer knows the number of channels when the last one comes.
+    results = trained.predict(images)
+    for image, result in zip(images, results):
+        expected = trained.model(image[None], training=False).numpy()[0]
+        got = [result["probabilities"][name] for name in trained.class_names]
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
-    _, run = trained
     bad = tmp_path / "x.jpg"
     bad.write_text("not an image")
-    assert cli.main(["transfer", "predict", "--model", str(run), str(bad)]) == 2
+    assert cli.main(["transfer", "predict", "--model", str(trained.path), str(bad)]) == 2
     assert "x.jpg: not a readable" in capsys.readouterr().err
 
 
-def test_export_serves_image_bytes(trained):
-    out, run = trained
-    assert cli.main(["transfer", "export", "--model", str(run)]) == 0
-    version = out / "transfer" / "serving" / "1"
-    assert (version / "saved_model.pb").is_file()
-
-    # A client sends PNG bytes of two sizes; the model's own answers on the decoded pixels.
+def test_export_serves_the_top_classes(trained):
+    run = trained
+    version = run.export()
+    # A client sends PNG bytes of two sizes; the model's own answers on the same pixels.
     rng = np.random.default_rng(0)
-    pngs = [
-        tf.io.encode_png(rng.integers(0, 256, (s, s, 3), dtype=np.uint8)).numpy() for s in (16, 45)
-    ]
-    model = keras.saving.load_model(run / "model.keras")
-    expected = np.stack(
-        [model(transfer.decode_pixels(tf.constant(p), 16)[None]).numpy()[0] for p in pngs]
-    )
-    served = tf.saved_model.load(str(version)).signatures["serving_default"](
-        image_bytes=tf.constant(pngs)
-    )
+    images = [rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (16, 45)]
+    pngs = [tf.io.encode_png(image).numpy() for image in images]
+    expected = np.concatenate([run.model(image[None], training=False) for image in images])
+    loaded = tf.saved_model.load(str(version))
+    served = loaded.signatures["serving_default"](image_bytes=tf.constant(pngs))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
-    np.testing.assert_array_equal(
-        served["top_k_class_ids"].numpy(), np.argsort(-expected, axis=1, kind="stable")[:, :3]
+    top = np.argsort(-expected, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(served["top_k_class_ids"].numpy(), top)
+    np.testing.assert_allclose(
+        served["top_k_probabilities"].numpy(), np.take_along_axis(expected, top, 1), atol=1e-5
     )
-    np.testing.assert_array_equal(served["class_ids"].numpy(), expected.argmax(-1))
+    assert [c.decode() for c in served["classes"].numpy()] == [
+        SYNTHETIC_CLASSES[i] for i in expected.argmax(-1)
+    ]
+    # The pixel signature takes float 0-255 pixels of any size; the model resizes them.
+    pixels = rng.uniform(0, 255, (2, 40, 24, 3)).astype("float32")
+    by_pixels = loaded.signatures["serve_pixels"](pixels=tf.constant(pixels))
+    np.testing.assert_allclose(
+        by_pixels["probabilities"].numpy(), run.model(pixels, training=False), atol=1e-5
+    )
+
+
+def test_export_tflite_takes_pixels_of_the_model_size(trained):
+    path = trained.export("tflite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serving_default")
+    assert list(runner.get_input_details()["inputs"]["shape"]) == [1, 16, 16, 3]
+    pixels = np.random.default_rng(1).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
+    got = np.concatenate([runner(inputs=x[None])["output_0"] for x in pixels])
+    np.testing.assert_allclose(got, trained.model(pixels, training=False), atol=1e-5)
 
 
 def _same_weights(a, b):
@@ -328,9 +355,10 @@ def test_hypermodel_builds_from_default_hyperparameters():
     hypermodel = transfer.HyperModel(transfer.Config(**SMALL, num_classes=3))
     model = hypermodel.build(kt.HyperParameters())
     assert model.output_shape == (None, 3)
-    assert not model.get_layer("backbone").trainable
+    assert not transfer.backbone_of(model).trainable
     # The defaults of the search space: no hidden layer, the smallest head learning rate.
-    assert "head_dense" not in [layer.name for layer in model.layers]
+    head = [layer.name for layer in model.get_layer(transfer.CLASSIFIER).layers]
+    assert "head_classifier" in head and "head_dense" not in head
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-4)
 
 
@@ -380,19 +408,23 @@ def test_interrupted_fine_tuning_resumes_after_stage_one(tmp_path):
     second = _Epochs()
     run = base.train(transfer, config, echo=lambda s: None, extra_callbacks=[second])
     assert len(second.logs) == 1, "stage 2 trains only its missing epoch"
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run.path / "metrics.json").read_text())
     # Stage 1's two epochs come from its record, then stage 2's epoch run after the interruption.
     assert len(metrics["history"]["loss"]) == 3 and metrics["stage_boundaries"] == [2]
     assert metrics["history"]["loss"][:2] == [log["loss"] for log in first.logs[:2]]
     assert metrics["history"]["loss"][2] == pytest.approx(second.logs[0]["loss"])
-    assert not work.exists() and not (run / "backup").exists()
-    stages = json.loads((run / "stages.json").read_text())
+    assert not work.exists() and not (run.path / "backup").exists()
+    stages = json.loads((run.path / "stages.json").read_text())
     assert [s["stage"].split(" (")[0] for s in stages] == ["stage 1", "stage 2"]
     assert [s["epochs_run"] for s in stages] == [2, 2], "stage 2: one epoch before, one after"
     assert "x0.5 per block down" in stages[1]["stage"]
-    optimizer = keras.saving.load_model(run / "model.keras").optimizer
+    loaded = keras.saving.load_model(run.path / "model.keras")
+    optimizer = loaded.optimizer
     assert isinstance(optimizer, LayerwiseAdam)
     assert sorted(set(optimizer.multipliers.values())) == [0.5, 1.0]
+    # The factors name variables of the model, inside its nested classifier's backbone.
+    backbone = {v.path for v in transfer.backbone_of(loaded).trainable_variables}
+    assert set(optimizer.multipliers) == backbone
 
 
 def test_interrupted_head_training_resumes_within_stage_one(tmp_path):
@@ -403,12 +435,12 @@ def test_interrupted_head_training_resumes_within_stage_one(tmp_path):
     second = _Epochs()
     run = base.train(transfer, config, echo=lambda s: None, extra_callbacks=[second])
     assert len(second.logs) == 2, "stage 1's last epoch, then stage 2's"
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["stage_boundaries"] == [3]
     history = metrics["history"]["loss"]
     assert len(history) == 4 and history[:2] == [log["loss"] for log in first.logs]
     assert history[2:] == pytest.approx([log["loss"] for log in second.logs])
-    stages = json.loads((run / "stages.json").read_text())
+    stages = json.loads((run.path / "stages.json").read_text())
     assert [s["epochs_run"] for s in stages] == [3, 1]
 
 
@@ -428,7 +460,7 @@ def test_pretrain_on_a_source_then_transfer(tmp_path):
     model = keras.saving.load_model(run / "model.keras")
     config = transfer.Config(**{**SMALL, "weights": str(run / transfer.PRETRAINED_FILE)})
     pretrained = transfer.build_backbone(config)
-    assert _same_weights(model.get_layer("backbone"), pretrained)
+    assert _same_weights(transfer.backbone_of(model), pretrained)
     # ...and pretraining changed it from its initial weights.
     keras.utils.set_random_seed(0)
     assert not _same_weights(pretrained, transfer.build_backbone(transfer.Config(**SMALL)))
@@ -443,7 +475,7 @@ def test_every_backbone_builds_saves_and_loads(backbone, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded(images), model(images), atol=1e-5)
-    assert len(backbone_units(model.get_layer("backbone"))) >= 2
+    assert len(backbone_units(transfer.backbone_of(model))) >= 2
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from apps import cli, digits
+from i2dl_keras.apps import cli, digits
 from i2dl_keras.serving import ModelServer
 
 DIGITS = [

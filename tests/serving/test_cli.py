@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from apps import cli
+from i2dl_keras.apps import cli
 from i2dl_keras.serving import Batcher, ModelRepository, ModelServer, ModelVersion
 from i2dl_keras.serving import cli as serving_cli
 
@@ -44,7 +44,17 @@ def test_i2dl_serve_command_serves_until_interrupted(exported, png, b64):
     out, _ = exported
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "apps", "serve", str(out), "--port", "0", "--grpc-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "i2dl_keras.apps",
+            "serve",
+            str(out),
+            "--port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -8,8 +8,8 @@ import httpx
 import keras
 import numpy as np
 
-from apps import digits
-from apps.model_card import CARD_FILE
+from i2dl_keras.apps import digits
+from i2dl_keras.apps.model_card import CARD_FILE
 from i2dl_keras.serving import ModelServer
 
 TIMEOUT = 30.0
@@ -35,7 +35,8 @@ def _new_version(model: keras.Model, serving_dir, version: int) -> keras.Model:
     """Writes a different model as `version`, atomically, as `i2dl APP export` does."""
     changed = keras.models.clone_model(model)
     changed.set_weights(model.get_weights())
-    dense = changed.layers[-1]
+    net = next(layer for layer in changed.layers if isinstance(layer, keras.Model))
+    dense = net.layers[-1]
     kernel, bias = dense.get_weights()
     bias[0] += 50.0  # now everything is class 0
     dense.set_weights([kernel, bias])

@@ -31,9 +31,9 @@ MALFORMED = [
     (
         "wrong shape",
         "digits:predict",
-        b'{"signature_name": "serve_pixels", "inputs": [[[[0.5]]]]}',
+        b'{"signature_name": "serve_pixels", "inputs": [[[0.5]]]}',
         400,
-        "expects shape [-1, 16, 16, 1]",
+        "expects shape [-1, -1, -1, 1]",
     ),
     (
         "ragged lists",

@@ -2,13 +2,14 @@
 
 1. A 1-16-1 tanh MLP on 64 points of sin(x), x in [-3, 3]: full-batch MSE after N
    loss-and-gradient evaluations for `LBFGS` (Armijo and strong-Wolfe line searches; every
-   line-search evaluation counts) and for Keras' Adam (N full-batch steps, its learning rate
-   tuned per N over a grid; the best is reported).
+   line-search evaluation counts), dense `BFGS` (strong Wolfe), `Newton` (Armijo; each of its
+   N evaluations also computes the 49 x 49 Hessian) and Keras' Adam (N full-batch steps, its
+   learning rate tuned per N over a grid; the best is reported).
 2. The curve fit y = a exp(b x) + c on 32 exact points, (a, b, c) = (2, -1.5, 0.5):
    `LevenbergMarquardt`, Gauss-Newton (`damping=0`) and full-batch gradient descent (Keras'
    SGD, learning rate tuned over a grid), from an easy and a harder start.
 
-Run: `python benchmarks/lbfgs_vs_adam.py` (CPU, about a minute). Not run by the tests.
+Run: `python benchmarks/lbfgs_vs_adam.py` (CPU, a minute or two). Not run by the tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from i2dl_keras.optimizers import LBFGS, LevenbergMarquardt  # noqa: E402
+from i2dl_keras.optimizers.bfgs import BFGS  # noqa: E402
+from i2dl_keras.optimizers.newton import Newton  # noqa: E402
 
 ADAM_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 GD_RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -51,15 +54,21 @@ def mlp_table(budgets=(25, 50, 100, 200), seed=0):
     )
     initial = model.get_weights()
     print("1-16-1 tanh MLP on 64 points of sin(x): full-batch MSE after N gradient evaluations")
-    print(f"{'N':>5} | {'L-BFGS armijo':>13} | {'L-BFGS wolfe':>12} | {'Adam (best lr)':>20}")
-    print("-" * 62)
+    print(
+        f"{'N':>5} | {'L-BFGS armijo':>13} | {'L-BFGS wolfe':>12} | {'BFGS':>9} | "
+        f"{'Newton':>9} | {'Adam (best lr)':>20}"
+    )
+    print("-" * 86)
     for n in budgets:
         row = []
-        for line_search in ("armijo", "wolfe"):
+        for optimizer in (
+            LBFGS(max_iterations=10 * n, max_evaluations=n, line_search="armijo"),
+            LBFGS(max_iterations=10 * n, max_evaluations=n, line_search="wolfe"),
+            BFGS(max_iterations=10 * n, max_evaluations=n),
+            Newton(max_iterations=10 * n, max_evaluations=n),
+        ):
             model.set_weights(initial)
-            LBFGS(max_iterations=10 * n, max_evaluations=n, line_search=line_search).minimize(
-                model, x, y, loss="mse"
-            )
+            optimizer.minimize(model, x, y, loss="mse")
             row.append(float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2)))
         adam = {}
         for rate in ADAM_RATES:
@@ -67,7 +76,10 @@ def mlp_table(budgets=(25, 50, 100, 200), seed=0):
             adam[rate] = full_batch_steps(model, keras.optimizers.Adam(rate), x, y, n)
         best_rate = min(adam, key=lambda r: adam[r] if np.isfinite(adam[r]) else np.inf)
         adam_text = f"{adam[best_rate]:.3e} (lr={best_rate:g})"
-        print(f"{n:>5} | {row[0]:>13.3e} | {row[1]:>12.3e} | {adam_text:>20}")
+        print(
+            f"{n:>5} | {row[0]:>13.3e} | {row[1]:>12.3e} | {row[2]:>9.3e} | {row[3]:>9.3e} | "
+            f"{adam_text:>20}"
+        )
 
 
 class ExpCurve(keras.layers.Layer):

@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 from i2dl_keras import (  # noqa: E402
     callbacks,
     classic,
+    diagnostics,
+    graph,
     initializers,
     layers,
     losses,
@@ -18,12 +20,15 @@ from i2dl_keras import (  # noqa: E402
     optimizers,
     regularizers,
     utils,
+    visualization,
 )
 
 __all__ = [
     "__version__",
     "callbacks",
     "classic",
+    "diagnostics",
+    "graph",
     "initializers",
     "layers",
     "losses",
@@ -32,4 +37,5 @@ __all__ = [
     "optimizers",
     "regularizers",
     "utils",
+    "visualization",
 ]

@@ -47,13 +47,16 @@ def conv_output_size(
     side and stride `S`. Erratum: the course notes write this for a square input and square the
     result; it holds per spatial dimension, each with its own `N`, `F`, `P` and `S`, so a 3x5
     input gives a non-square output. `padding` may also be Keras' `"valid"` (`P = 0`) or `"same"`
-    (`out = ceil(N / S)`, Keras padding as much as needed, unevenly if it must).
+    (`out = ceil(N / S)`, Keras padding as much as needed, unevenly if it must), or the course's
+    `"full"` convolution, padded so that the whole filter sees the input end to end: `P = F - 1`
+    on each side, `out = floor((N + F - 2) / S) + 1`, which is `N + F - 1` at stride 1 (the
+    length of `np.convolve(x, w, mode="full")`).
 
     Args:
         input_size: `N`, an int >= 1 or one per spatial dimension.
         kernel_size: `F`, an int >= 1 or one per dimension.
-        padding: `P`, an int >= 0 or one per dimension, or `"valid"` or `"same"`. Defaults to
-            `0`.
+        padding: `P`, an int >= 0 or one per dimension, or `"valid"`, `"same"` or `"full"`.
+            Defaults to `0`.
         stride: `S`, an int >= 1 or one per dimension. Defaults to `1`.
 
     Returns:
@@ -62,12 +65,13 @@ def conv_output_size(
 
     Raises:
         ValueError: if a size is not a positive int (padding: a non-negative int or
-            `"valid"`/`"same"`), the sequences differ in length, or the window does not fit into
-            the padded input.
+            `"valid"`/`"same"`/`"full"`), the sequences differ in length, or the window does not
+            fit into the padded input.
 
     Example:
         ```python
         i2dl_keras.utils.conv_output_size((3, 5), 3, padding=1, stride=2)  # (2, 3)
+        i2dl_keras.utils.conv_output_size(5, 3, padding="full")  # 7 = 5 + 3 - 1
         ```
     """
     lengths = {
@@ -88,14 +92,15 @@ def conv_output_size(
     kernels = _per_dim(kernel_size, "kernel_size", ndim, 1, "a positive int")
     strides = _per_dim(stride, "stride", ndim, 1, "a positive int")
     if isinstance(padding, str):
-        if padding not in ("valid", "same"):
+        if padding not in ("valid", "same", "full"):
             raise ValueError(
                 "Argument `padding` must be a non-negative int, a sequence of them, or one of "
-                f"'valid', 'same'. Received: padding={padding!r}"
+                f"'valid', 'same', 'full'. Received: padding={padding!r}"
             )
-        pads = (0,) * ndim
+        # "full" pads F - 1 on each side; "same" is handled below.
+        pads = tuple(f - 1 for f in kernels) if padding == "full" else (0,) * ndim
     else:
-        pads = _per_dim(padding, "padding", ndim, 0, "a non-negative int or 'valid'/'same'")
+        pads = _per_dim(padding, "padding", ndim, 0, "a non-negative int or 'valid'/'same'/'full'")
 
     out = []
     for n, f, p, s in zip(sizes, kernels, pads, strides):
@@ -182,7 +187,7 @@ def receptive_field(model_or_layers: Any) -> int | tuple[int, ...]:
         ValueError: if the input is neither a model nor a list of layers, holds no conv or
             pooling layer, mixes layers of different spatial rank, or holds a layer whose
             receptive field this recurrence cannot describe (transposed convolutions,
-            upsampling, global pooling).
+            upsampling and unpooling, global pooling).
 
     Example:
         ```python
@@ -191,6 +196,9 @@ def receptive_field(model_or_layers: Any) -> int | tuple[int, ...]:
         ```
     """
     import keras
+
+    # Unpooling mirrors a pooling layer's arguments but is no window over its input.
+    from i2dl_keras.layers.max_unpooling2d import MaxUnpooling2D
 
     if isinstance(model_or_layers, keras.Model):
         layers = _flatten_layers(model_or_layers.layers)
@@ -224,7 +232,7 @@ def receptive_field(model_or_layers: Any) -> int | tuple[int, ...]:
             )
         )
         if cls is not None
-    )
+    ) + (MaxUnpooling2D,)
     field: list[int] | None = None
     jump: list[int] | None = None
     for layer in layers:

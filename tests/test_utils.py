@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from i2dl_keras.layers.max_unpooling2d import MaxUnpooling2D
 from i2dl_keras.utils import conv_output_size, conv_params, receptive_field
 
 
@@ -27,6 +28,28 @@ def test_conv_output_size_by_hand():
     padded = keras.layers.ZeroPadding2D(1)(x)
     pooled = keras.layers.MaxPooling2D(3, strides=2)(padded).numpy()[0, :, :, 0]
     np.testing.assert_array_equal(pooled, [[7, 9, 10], [12, 14, 15]])
+
+
+def test_conv_output_size_full_padding():
+    # "Full" convolution: P = F - 1 on each side, so out = N + 2(F - 1) - F + 1 = N + F - 1.
+    assert conv_output_size(5, 3, padding="full") == 7
+    assert conv_output_size(1, 4, padding="full") == 4  # a 1-pixel input still fits
+    assert conv_output_size(28, 5, padding="full") == 32  # undoes LeNet's 32 -> 28
+    # Per dimension, each with its own P = F - 1: (6 + 4 - 3) // 2 + 1 = 4 and 9 + 5 - 1 = 13.
+    assert conv_output_size((6, 9), (3, 5), padding="full", stride=(2, 1)) == (4, 13)
+    # Stride 3: floor((10 + 3 - 2) / 3) + 1 = 4.
+    assert conv_output_size(10, 3, padding="full", stride=3) == 4
+    # Stride 1 is the length of NumPy's full convolution.
+    rng = np.random.default_rng(0)
+    for n, f in [(1, 1), (1, 5), (5, 1), (4, 4), (7, 3), (3, 8), (16, 5)]:
+        full = np.convolve(rng.normal(size=n), rng.normal(size=f), mode="full")
+        assert conv_output_size(n, f, padding="full") == len(full) == n + f - 1, (n, f)
+    # And the same padding by hand through Keras: zero-pad F - 1, then a "valid" convolution.
+    for size, kernel, stride in [((5, 7), (3, 2), 1), ((8, 6), (4, 3), (2, 3))]:
+        pads = tuple(k - 1 for k in kernel)
+        shape = keras.layers.ZeroPadding2D(pads).compute_output_shape((1, *size, 1))
+        shape = keras.layers.Conv2D(1, kernel, strides=stride).compute_output_shape(shape)
+        assert conv_output_size(size, kernel, padding="full", stride=stride) == tuple(shape[1:3])
 
 
 def test_conv_output_size_matches_keras():
@@ -99,7 +122,7 @@ def test_bad_arguments():
         (dict(input_size=5, kernel_size=-1), "kernel_size=-1"),
         (dict(input_size=5, kernel_size=3, stride=0), "stride=0"),
         (dict(input_size=5, kernel_size=3, padding=-1), "padding=-1"),
-        (dict(input_size=5, kernel_size=3, padding="full"), "padding='full'"),
+        (dict(input_size=5, kernel_size=3, padding="circular"), "padding='circular'"),
         (dict(input_size=5.0, kernel_size=3), "input_size=5.0"),
         (dict(input_size=True, kernel_size=1), "input_size=True"),
         (dict(input_size=(5, 5), kernel_size=(3, 3, 3)), "input_size=(5, 5), kernel_size="),
@@ -122,6 +145,7 @@ def test_bad_arguments():
         ([keras.layers.Dense(3)], "at least one conv or pooling layer"),
         ([keras.layers.Conv2DTranspose(2, 3)], "Conv2DTranspose is not a fixed window"),
         ([keras.layers.GlobalAveragePooling2D()], "GlobalAveragePooling2D is not a fixed"),
+        ([keras.layers.Conv2D(2, 3), MaxUnpooling2D(2)], "MaxUnpooling2D is not a fixed window"),
         ([keras.layers.Conv2D(2, 3), keras.layers.Conv1D(2, 3)], "of one spatial rank"),
     ]:
         with pytest.raises(ValueError, match=re.escape(reason) + ".*Received: model_or_layers="):

@@ -14,10 +14,12 @@ from i2dl_keras.layers.elu import ELU
 from i2dl_keras.layers.image_preprocessing import ImagePreprocessing
 from i2dl_keras.layers.inception_block import InceptionBlock
 from i2dl_keras.layers.leaky_relu import LeakyReLU
+from i2dl_keras.layers.locally_connected2d import LocallyConnected2D
 from i2dl_keras.layers.lstm import LSTM
 from i2dl_keras.layers.lstm_cell import LSTMCell
 from i2dl_keras.layers.masking_noise import MaskingNoise
 from i2dl_keras.layers.max_pooling2d import MaxPooling2D
+from i2dl_keras.layers.max_unpooling2d import MaxUnpooling2D
 from i2dl_keras.layers.maxout import Maxout
 from i2dl_keras.layers.prelu import PReLU
 from i2dl_keras.layers.residual_block import ResidualBlock
@@ -36,9 +38,11 @@ __all__ = [
     "InceptionBlock",
     "LSTM",
     "LSTMCell",
+    "LocallyConnected2D",
     "LeakyReLU",
     "MaskingNoise",
     "MaxPooling2D",
+    "MaxUnpooling2D",
     "Maxout",
     "PReLU",
     "ResidualBlock",

@@ -1,9 +1,10 @@
 """i2dl_keras.optimizers: decoupled weight decay, layerwise rates and full-batch optimizers.
 
 `DecoupledWeightDecay` wraps any Keras optimizer for `model.compile`; `LayerwiseAdam` is Adam
-with a learning-rate factor per variable (discriminative fine-tuning); `LBFGS` and
-`LevenbergMarquardt` train small models on the full batch through their `minimize` method and
-return an `OptimizationResult` (they use TensorFlow inside, so they need the TensorFlow backend).
+with a learning-rate factor per variable (discriminative fine-tuning); `Newton`, `BFGS`, `LBFGS`
+and `LevenbergMarquardt` train small models on the full batch through their `minimize` method
+and return an `OptimizationResult` (they use TensorFlow inside, so they need the TensorFlow
+backend).
 
 The course's first-order rules are Keras' own optimizers; `tests/optimizers/
 test_course_update_rules.py` pins them to the course's formulas. How the symbols map:
@@ -24,16 +25,20 @@ test_course_update_rules.py` pins them to the course's formulas. How the symbols
   `DecoupledWeightDecay(optimizer, weight_decay=lambda)`.
 """
 
+from i2dl_keras.optimizers.bfgs import BFGS
 from i2dl_keras.optimizers.decoupled_weight_decay import DecoupledWeightDecay
 from i2dl_keras.optimizers.layerwise_adam import LayerwiseAdam
 from i2dl_keras.optimizers.lbfgs import LBFGS
 from i2dl_keras.optimizers.levenberg_marquardt import LevenbergMarquardt
+from i2dl_keras.optimizers.newton import Newton
 from i2dl_keras.optimizers.optimization_result import OptimizationResult
 
 __all__ = [
+    "BFGS",
     "LBFGS",
     "DecoupledWeightDecay",
     "LayerwiseAdam",
     "LevenbergMarquardt",
+    "Newton",
     "OptimizationResult",
 ]

@@ -34,6 +34,9 @@ def test_config():
     config = run_serialization_test(layer).get_config()
     assert config["pool_size"] == [3, 2] and config["strides"] == [1, 1]
     assert config["padding"] == [[1, 0], [1, 1]]
+    assert config["return_indices"] is False
+    with_indices = run_serialization_test(MaxPooling2D(2, return_indices=True))
+    assert with_indices.get_config()["return_indices"] is True
     config = run_serialization_test(AveragePooling2D(2, padding=1, count_padding=True)).get_config()
     assert config["strides"] == [2, 2] and config["count_padding"] is True
     assert config["padding"] == [[1, 1], [1, 1]]
@@ -106,6 +109,79 @@ def test_against_numpy_with_asymmetric_padding():
     )
 
 
+def _np_argmax_pool(x, pool, strides, padding):
+    """Brute-force max pooling with the flat `row * width + col` of each winner (-1: padding)."""
+    (top, bottom), (left, right) = padding
+    batch, height, width, channels = x.shape
+    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
+    out_w = (width + left + right - pool[1]) // strides[1] + 1
+    values = np.zeros((batch, out_h, out_w, channels))
+    indices = np.zeros((batch, out_h, out_w, channels), "int64")
+    for b, i, j, c in np.ndindex(batch, out_h, out_w, channels):
+        best, where = -np.inf, -1
+        for di, dj in np.ndindex(*pool):
+            row, col = i * strides[0] + di - top, j * strides[1] + dj - left
+            inside = 0 <= row < height and 0 <= col < width
+            value = x[b, row, col, c] if inside else 0.0
+            if value > best:
+                best, where = value, row * width + col if inside else -1
+        values[b, i, j, c], indices[b, i, j, c] = best, where
+    return values, indices
+
+
+def test_max_pooling_indices_worked_example():
+    # The course's example again: 7, 9, 10 sit in row 1 of the 3x5 input (columns 1, 3, 4),
+    # 12, 14, 15 in row 2, so their flat positions row * 5 + col are 6, 8, 9 and 11, 13, 14.
+    x = np.arange(1, 16, dtype="float32").reshape(1, 3, 5, 1)
+    values, indices = MaxPooling2D(pool_size=3, strides=2, padding=1, return_indices=True)(x)
+    assert keras.backend.standardize_dtype(indices.dtype) == "int32"
+    np.testing.assert_array_equal(values[0, :, :, 0], [[7, 9, 10], [12, 14, 15]])
+    np.testing.assert_array_equal(indices[0, :, :, 0], [[6, 8, 9], [11, 13, 14]])
+    # On -x every window touches the padding, whose zeros win: no input position, index -1.
+    values, indices = MaxPooling2D(3, 2, padding=1, return_indices=True)(-x)
+    np.testing.assert_array_equal(values[0, :, :, 0], np.zeros((2, 3)))
+    np.testing.assert_array_equal(indices[0, :, :, 0], -np.ones((2, 3)))
+
+
+def test_max_pooling_indices_against_numpy():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 7, 10, 3)).astype("float32")
+    for pool, strides, padding in (
+        ((2, 2), (2, 2), ((0, 0), (0, 0))),
+        ((3, 2), (2, 1), ((1, 2), (0, 1))),  # overlapping windows, asymmetric padding
+        ((3, 3), (3, 3), ((1, 1), (2, 2))),
+    ):
+        layer = MaxPooling2D(pool, strides, padding, return_indices=True)
+        values, indices = layer(x)
+        expected_values, expected_indices = _np_argmax_pool(x, pool, strides, padding)
+        np.testing.assert_allclose(values, expected_values, atol=0, rtol=0)
+        np.testing.assert_array_equal(indices, expected_indices)
+        # The values are those of the plain layer, and the indices point at them.
+        plain = MaxPooling2D(pool, strides, padding)(x)
+        np.testing.assert_array_equal(values, plain)
+        indices = keras.ops.convert_to_numpy(indices)
+        for b, i, j, c in np.ndindex(*indices.shape):
+            k = indices[b, i, j, c]
+            pointed = x[b, k // 10, k % 10, c] if k >= 0 else 0.0  # width 10
+            assert values[b, i, j, c] == pointed
+
+
+def test_max_pooling_indices_in_a_model():
+    # Symbolic shapes and dtypes, unknown spatial size, and a compiled predict.
+    inputs = keras.Input((None, None, 2))
+    values, indices = MaxPooling2D(2, return_indices=True)(inputs)
+    assert values.dtype == "float32" and indices.dtype == "int32"
+    assert tuple(indices.shape) == (None, None, None, 2)
+    layer = MaxPooling2D(3, 2, padding=1, return_indices=True)
+    assert layer.compute_output_shape((None, 5, 6, 3)) == ((None, 3, 3, 3), (None, 3, 3, 3))
+    model = keras.Model(inputs, MaxPooling2D(3, 2, padding=1, return_indices=True)(inputs))
+    x = np.random.default_rng(0).normal(size=(3, 5, 6, 2)).astype("float32")
+    got_values, got_indices = model.predict(x, verbose=0)
+    expected_values, expected_indices = _np_argmax_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
+    np.testing.assert_allclose(got_values, expected_values, atol=0, rtol=0)
+    np.testing.assert_array_equal(got_indices, expected_indices)
+
+
 def test_bad_arguments():
     cases = [
         ({"pool_size": 0}, "pool_size"),
@@ -122,6 +198,8 @@ def test_bad_arguments():
         for kwargs, name in cases:
             with pytest.raises(ValueError, match=f"`?{name}`?.*Received: {name}="):
                 cls(**kwargs)
+    with pytest.raises(ValueError, match="`return_indices`.*Received: return_indices=1"):
+        MaxPooling2D(2, return_indices=1)
     with pytest.raises(ValueError, match="`count_padding`.*Received: count_padding="):
         AveragePooling2D(2, count_padding="yes")
     with pytest.raises(ValueError, match="Received: input_shape="):

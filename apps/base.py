@@ -108,6 +108,11 @@ class BaseConfig:
     strategy: str = option("auto", "tf.distribute strategy", choices=distribute.STRATEGIES)
     mixed_precision: bool = option(False, "mixed_float16 on a GPU (ignored on CPU)")
     output_dir: str = option("saved_models", "where runs and exports are written")
+    overfit_batches: int = option(
+        0,
+        "sanity check: train on this many training batches only, without early stopping, and "
+        "report whether the loss approaches zero (0: off)",
+    )
 
     def validate(self) -> None:
         """Checks values that the types alone do not; raises `UsageError` naming the flag."""
@@ -121,7 +126,7 @@ class BaseConfig:
                 raise UsageError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise UsageError(f"--learning-rate must be positive, got {self.learning_rate}")
-        for name in ("patience", "min_epochs"):
+        for name in ("patience", "min_epochs", "overfit_batches"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         for name in ("validation_fraction", "test_fraction"):
@@ -738,6 +743,10 @@ def _train(app, config, echo, extra_callbacks) -> Run:
         echo(f"note: {note}")
     config = _from_data(config, datasets)
     datasets.class_weight = class_weights(config, datasets)
+    if config.overfit_batches:
+        # The course's sanity check: a model that cannot fit a few batches has a bug.
+        datasets.train = datasets.train.take(config.overfit_batches).cache()
+        echo(f"overfitting {config.overfit_batches} training batch(es) as a sanity check")
     if datasets.class_weight:
         echo(
             "class weights: "
@@ -863,6 +872,19 @@ class TrainingDiverged(UsageError):
     """The loss became NaN or infinite: nothing of the run is kept."""
 
 
+def overfit_verdict(losses: Sequence[float]) -> dict:
+    """Whether training on a few batches drove the loss towards zero (the course's check)."""
+    first, last = float(losses[0]), float(losses[-1])
+    passed = last <= max(0.05, 0.1 * first)
+    verdict = (
+        f"the loss fell from {first:.4g} to {last:.4g}: the model can fit these batches"
+        if passed
+        else f"the loss only fell from {first:.4g} to {last:.4g}: check the model, the labels "
+        "and the learning rate, or train more epochs"
+    )
+    return {"overfit_batches_loss": [first, last], "passed": passed, "verdict": verdict}
+
+
 def _check_finite_history(history: dict, work: Path) -> None:
     losses = history.get("loss", [])
     bad = next((i for i, v in enumerate(losses) if v is not None and not math.isfinite(v)), None)
@@ -905,7 +927,7 @@ def _train_in(app, config, datasets, work, root, strategy, policy, echo, extra_c
     )
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        early_stopping(config),
+        *([] if config.overfit_batches else [early_stopping(config)]),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
         keras.callbacks.TensorBoard(str(work / "logs")),
         *extra_callbacks,
@@ -927,6 +949,9 @@ def _train_in(app, config, datasets, work, root, strategy, policy, echo, extra_c
         result = FitResult(_logged_history(work / HISTORY_FILE))
     history = result.history
     _check_finite_history(history, work)
+    if config.overfit_batches:
+        result.stages = overfit_verdict(history.get("loss", []))
+        echo(f"overfit check: {result.stages['verdict']}")
     train_seconds = time.perf_counter() - started
     fingerprint = distribute.weights_fingerprint(model)
     echo(f"weights fingerprint: {fingerprint}")

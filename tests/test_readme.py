@@ -1,4 +1,4 @@
-"""The README's Python tour runs as written and prints what its comments promise."""
+"""The README's Python examples run as written and print what their comments promise."""
 
 import os
 import re
@@ -6,25 +6,61 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BLOCK = r"```python\n(.*?)```"
 
 
-def test_readme_python_tour_runs(tmp_path):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "the README has no Python example"
-    script = tmp_path / "tour.py"
-    script.write_text("\n".join(blocks))
+def _run(code: str, cwd: Path, timeout: float) -> str:
+    script = cwd / "example.py"
+    script.write_text(code)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
-        timeout=300,
-        cwd=tmp_path,
+        timeout=timeout,
+        cwd=cwd,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_readme_python_tour_runs(tmp_path):
+    text = re.sub(r"<!-- from-python -->\n" + BLOCK, "", README.read_text(), flags=re.S)
+    blocks = re.findall(BLOCK, text, flags=re.S)
+    assert blocks, "the README has no Python example"
+    out = _run("\n".join(blocks), tmp_path, 300)
     assert "[[3.  4.  4.5]" in out and "[7.5 8.5 9. ]" in out
     assert "61706" in out and "[0 1]" in out and "4640" in out
     assert re.search(r"^28$", out, flags=re.M)
+
+
+@pytest.mark.slow
+def test_readme_from_python_examples_run(tmp_path, shared_data):
+    from PIL import Image
+
+    digits_block, text_block = re.findall(
+        r"<!-- from-python -->\n" + BLOCK, README.read_text(), flags=re.S
+    )
+    seven = np.zeros((28, 28), np.uint8)
+    seven[6:9, 8:21] = 255
+    seven[9:22, 17:20] = 255
+    Image.fromarray(seven).save(tmp_path / "my_digit.png")
+    out = _run(digits_block, tmp_path, 600).splitlines()
+    # Training and export report their progress too; the example's own lines follow the first.
+    start = next(i for i, line in enumerate(out) if re.match(r"0\.\d+ \['0', ", line))
+    accuracy, names = out[start].split(" ", 1)
+    assert 0.5 < float(accuracy) and names == str([str(i) for i in range(10)])
+    label, probability = out[start + 1].split()
+    assert label in names and 0.1 < float(probability) <= 1.0
+    assert out[start + 2] == f"[{label}]", "model.predict picks what run.predict picked"
+    assert (tmp_path / out[-1].strip()).joinpath("saved_model.pb").is_file()
+
+    text_block = text_block.replace("../shared/data", str(shared_data))
+    lines = _run(text_block, tmp_path, 600).splitlines()
+    assert [line.split()[0] for line in lines[-2:]] == ["pos", "neg"]

@@ -27,10 +27,8 @@ def small_cnn(
     dense, all ReLU: the classic two-block Keras MNIST network with LeNet-5's 5x5 first
     convolution, whose output is pooled at once (24x24 -> 12x12 for MNIST), so the expensive second
     convolution runs on a quarter of the pixels. With `width=32` on 28x28x1 inputs it has 35,338
-    parameters, about as many as the classic network, and costs less per image; trained with
-    augmentation and cosine learning-rate decay it beats the classic recipe in accuracy and in
-    time to that recipe's accuracy (see `benchmarks/digits.py`). A double 3x3 first block
-    (44k parameters) was measured too: 0.2 points more accurate at three times the cost.
+    parameters, about as many as the classic network, and costs less per image (its measured
+    accuracy and speed against the classic recipe: `benchmarks/digits.py`).
 
     Args:
         input_shape: `(height, width, channels)`, each side at least 12. Defaults to

@@ -1090,6 +1090,7 @@ def describe_classifications(run: Run, results: Sequence[dict]) -> list[str]:
     """One line per classified input for the CLI: the input, its label and that probability."""
     return [
         f"{' '.join(str(r['input']).split())}\t{r['label']}\t{r['probabilities'][r['label']]:.4f}"
+        + (f"\twarning: {r['warning']}" if r.get("warning") else "")
         for r in results
     ]
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -673,14 +674,18 @@ def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
     results = []
     for text, probs in zip(texts, probabilities):
         best = int(np.argmax(probs))
-        results.append(
-            {
-                "input": text,
-                "label": names[best],
-                "class_id": best,
-                "probabilities": {n: float(p) for n, p in zip(names, probs)},
-            }
-        )
+        result = {
+            "input": text,
+            "label": names[best],
+            "class_id": best,
+            "probabilities": {n: float(p) for n, p in zip(names, probs)},
+        }
+        problem = i2dl_data.text_problem(text)
+        if problem:
+            # Scored all the same (the model gives its prior), but never silently.
+            result["warning"] = f"{problem}: the prediction reflects no words"
+            warnings.warn(f"input {len(results)}: {result['warning']}", stacklevel=3)
+        results.append(result)
     return results
 
 

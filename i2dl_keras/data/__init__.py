@@ -10,7 +10,7 @@ raises `DataError` with a message fit to show a user.
 from i2dl_keras.data.augment import random_affine
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.idx import read_idx
-from i2dl_keras.data.inputs import read_images, read_texts
+from i2dl_keras.data.inputs import read_images, read_texts, text_problem
 from i2dl_keras.data.load import TFDS_NAMES, load_source
 from i2dl_keras.data.local import detect_format
 from i2dl_keras.data.pipeline import held_out_count, make_pipeline, split, train_val_test
@@ -37,5 +37,6 @@ __all__ = [
     "sample_per_class",
     "select_classes",
     "split",
+    "text_problem",
     "train_val_test",
 ]

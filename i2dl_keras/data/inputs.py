@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -73,6 +74,26 @@ def read_texts(inputs: Any) -> list[str]:
     if not texts:
         raise DataError("no texts given")
     return texts
+
+
+def text_problem(text: str) -> str | None:
+    """Why a model's answer for `text` means little (empty, or not text), or `None`.
+
+    Args:
+        text: One input text.
+
+    Returns:
+        `"empty text"` for an empty or whitespace-only string, `"not text"` when more than a
+        tenth of its characters are control characters (binary data read as text), else `None`.
+    """
+    if not text.strip():
+        return "empty text"
+    control = sum(
+        1 for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co") and c not in "\t\n\r"
+    )
+    if control > 0.1 * len(text):
+        return "not text"
+    return None
 
 
 def _is_single(inputs: Any) -> bool:

@@ -531,3 +531,25 @@ def test_rt_polarity_reaches_72_percent(shared_data, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["num_examples"]["test"] == 1600
     assert metrics["test"]["accuracy"] >= 0.72, metrics["test"]
+
+
+def test_empty_and_binary_sentences_are_scored_with_a_warning(tmp_path, capsys):
+    import warnings as warnings_module
+
+    run = sentiment.train(
+        data="synthetic",
+        output_dir=str(tmp_path),
+        epochs=1,
+        batch_size=32,
+        vocab_size=200,
+        embedding_dim=8,
+        units=4,
+        bidirectional=False,
+    )
+    with warnings_module.catch_warnings(record=True) as caught:
+        warnings_module.simplefilter("always")
+        results = run.predict(["a gorgeous film", "   ", "\x00\x01\x02\x03"])
+    assert [r.get("warning", "").split(":")[0] for r in results] == ["", "empty text", "not text"]
+    assert len(caught) == 2
+    lines = base.describe_classifications(run, results)
+    assert lines[1].endswith("warning: empty text: the prediction reflects no words")

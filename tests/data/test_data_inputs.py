@@ -72,3 +72,11 @@ def test_texts():
         read_texts(["x", 3])
     with pytest.raises(DataError, match="not UTF-8"):
         read_texts([b"\xff\xfe"])
+
+
+def test_text_problems_are_named():
+    from i2dl_keras.data import text_problem
+
+    assert text_problem("") == "empty text" and text_problem(" \t\n") == "empty text"
+    assert text_problem("\x00\x01\x02binary\x03\x04") == "not text"
+    assert text_problem("a fine film") is None and text_problem("naïve — überlong") is None

@@ -26,6 +26,14 @@ from i2dl_keras.models.backbones import (
     keras_cache_dir,
     preprocessing_layers,
 )
+from i2dl_keras.models.char_language_model import (
+    CharLanguageModel,
+    character_vocabulary,
+    generate,
+    next_character_dataset,
+    perplexity,
+    temperature_softmax,
+)
 from i2dl_keras.models.fcn import fcn
 from i2dl_keras.models.fine_tuning import (
     attach_head,
@@ -48,6 +56,12 @@ from i2dl_keras.models.unet import unet
 from i2dl_keras.models.vgg import vgg
 
 __all__ = [
+    "CharLanguageModel",
+    "character_vocabulary",
+    "generate",
+    "next_character_dataset",
+    "perplexity",
+    "temperature_softmax",
     "TextModel",
     "alexnet",
     "bottleneck_autoencoder",

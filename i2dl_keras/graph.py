@@ -197,7 +197,17 @@ class ComputationalGraph:
         """
         return self._new("input", (), _as_array(value, "value"), None, name)
 
-    def _broadcast_shape(self, a: Node, b: Node, op: str) -> None:
+    def _elementwise(
+        self,
+        op: str,
+        a: Node,
+        b: Node,
+        forward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        backward: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+        name: str | None,
+    ) -> Node:
+        """Adds the node `forward(a.value, b.value)` of two operands whose shapes broadcast."""
+        self._check(a, b)
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
@@ -205,6 +215,7 @@ class ComputationalGraph:
                 f"`{op}` needs operands whose shapes broadcast. "
                 f"Received: a.shape={a.shape}, b.shape={b.shape}"
             ) from None
+        return self._new(op, (a, b), forward(a.value, b.value), backward, name)
 
     def add(self, a: Node, b: Node, name: str | None = None) -> Node:
         """`a + b` (broadcasting); the upstream gradient passes unchanged to both.
@@ -220,63 +231,33 @@ class ComputationalGraph:
         Raises:
             ValueError: if the shapes do not broadcast.
         """
-        self._check(a, b)
-        self._broadcast_shape(a, b, "add")
-        return self._new(
-            "add",
-            (a, b),
-            a.value + b.value,
-            lambda g: (_unbroadcast(g, a.shape), _unbroadcast(g, b.shape)),
-            name,
-        )
+
+        def backward(g):
+            return _unbroadcast(g, a.shape), _unbroadcast(g, b.shape)
+
+        return self._elementwise("add", a, b, np.add, backward, name)
 
     def subtract(self, a: Node, b: Node, name: str | None = None) -> Node:
         """`a - b` (broadcasting); `b` receives the negated upstream gradient.
 
-        Args:
-            a: A node.
-            b: A node whose shape broadcasts with `a`'s.
-            name: The result's name. Defaults to `None` (`"subtract<index>"`).
-
-        Returns:
-            The new node.
-
-        Raises:
-            ValueError: if the shapes do not broadcast.
+        Takes, returns and raises as `add` does; `name` defaults to `"subtract<index>"`.
         """
-        self._check(a, b)
-        self._broadcast_shape(a, b, "subtract")
-        return self._new(
-            "subtract",
-            (a, b),
-            a.value - b.value,
-            lambda g: (_unbroadcast(g, a.shape), _unbroadcast(-g, b.shape)),
-            name,
-        )
+
+        def backward(g):
+            return _unbroadcast(g, a.shape), _unbroadcast(-g, b.shape)
+
+        return self._elementwise("subtract", a, b, np.subtract, backward, name)
 
     def multiply(self, a: Node, b: Node, name: str | None = None) -> Node:
         """Element-wise `a * b` (broadcasting); each operand's gradient is upstream times the other.
 
-        Args:
-            a: A node.
-            b: A node whose shape broadcasts with `a`'s.
-            name: The result's name. Defaults to `None` (`"multiply<index>"`).
-
-        Returns:
-            The new node.
-
-        Raises:
-            ValueError: if the shapes do not broadcast.
+        Takes, returns and raises as `add` does; `name` defaults to `"multiply<index>"`.
         """
-        self._check(a, b)
-        self._broadcast_shape(a, b, "multiply")
-        return self._new(
-            "multiply",
-            (a, b),
-            a.value * b.value,
-            lambda g: (_unbroadcast(g * b.value, a.shape), _unbroadcast(g * a.value, b.shape)),
-            name,
-        )
+
+        def backward(g):
+            return _unbroadcast(g * b.value, a.shape), _unbroadcast(g * a.value, b.shape)
+
+        return self._elementwise("multiply", a, b, np.multiply, backward, name)
 
     def matmul(self, a: Node, b: Node, name: str | None = None) -> Node:
         """The matrix product `a @ b` of 1-D or 2-D operands.
@@ -355,16 +336,7 @@ class ComputationalGraph:
     def mean(self, x: Node, axis: Axis = None, name: str | None = None) -> Node:
         """Mean over `axis`; each of the `n` averaged entries receives `upstream / n`.
 
-        Args:
-            x: A node.
-            axis: An axis or axes to average over. Defaults to `None` (all, giving a scalar).
-            name: The result's name. Defaults to `None` (`"mean<index>"`).
-
-        Returns:
-            The new node.
-
-        Raises:
-            ValueError: if `axis` is not a valid axis (or distinct axes) of `x`.
+        Takes, returns and raises as `sum` does; `name` defaults to `"mean<index>"`.
         """
         return self._reduce("mean", x, axis, name)
 
@@ -387,12 +359,7 @@ class ComputationalGraph:
     def tanh(self, x: Node, name: str | None = None) -> Node:
         """`tanh(x)`, with the local derivative `1 - tanh(x)^2`.
 
-        Args:
-            x: A node.
-            name: The result's name. Defaults to `None` (`"tanh<index>"`).
-
-        Returns:
-            The new node.
+        Takes and returns what `sigmoid` does; `name` defaults to `"tanh<index>"`.
         """
         self._check(x)
         t = np.tanh(x.value)
@@ -401,12 +368,7 @@ class ComputationalGraph:
     def relu(self, x: Node, name: str | None = None) -> Node:
         """`max(0, x)`; the gradient passes where `x > 0` and is 0 elsewhere (also at 0).
 
-        Args:
-            x: A node.
-            name: The result's name. Defaults to `None` (`"relu<index>"`).
-
-        Returns:
-            The new node.
+        Takes and returns what `sigmoid` does; `name` defaults to `"relu<index>"`.
         """
         self._check(x)
         active = x.value > 0

@@ -12,8 +12,6 @@ from i2dl_keras.classic import _checks
 
 __all__ = ["KMeans"]
 
-_FIT_LOOP_ARGS = frozenset({"epochs", "batch_size", "verbose", "callbacks", "shuffle"})
-
 
 def _squared_distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     d2 = (
@@ -68,7 +66,7 @@ def _lloyd(x, centroids, max_iter, tol):
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class KMeans(keras.Model):
+class KMeans(_checks.IndexPredictor, keras.Model):
     """k-means clustering: `n_clusters` centroids that minimise the within-cluster squares.
 
     The course's unsupervised "clustering (k-means)": find centroids `mu_1 .. mu_k` that
@@ -140,16 +138,7 @@ class KMeans(keras.Model):
             self.build((None, self.num_features))
 
     def build(self, input_shape: tuple) -> None:
-        if self.num_features is None:
-            raise ValueError(
-                "KMeans has no centroids yet: call `fit(x)` before calling the model. "
-                f"Received: num_features={self.num_features}"
-            )
-        if input_shape[-1] is not None and input_shape[-1] != self.num_features:
-            raise ValueError(
-                f"Inputs must have `num_features` = {self.num_features} features. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        _checks.fitted_input(self, input_shape, "no centroids yet: call `fit(x)`")
         self.centroids = self.add_weight(
             shape=(self.n_clusters, self.num_features),
             initializer="zeros",
@@ -177,11 +166,7 @@ class KMeans(keras.Model):
                 width differs from an earlier `fit`, `y` is given, or `kwargs` holds another
                 argument.
         """
-        unknown = sorted(set(kwargs) - _FIT_LOOP_ARGS)
-        if unknown:
-            raise ValueError(
-                f"KMeans.fit only clusters `x`; it takes no {unknown}. Received: kwargs={kwargs!r}"
-            )
+        _checks.only_fit_loop_args(kwargs, "KMeans.fit only clusters `x`")
         if y is not None:
             raise ValueError(
                 "KMeans.fit takes no targets: clustering is unsupervised. "
@@ -193,13 +178,7 @@ class KMeans(keras.Model):
                 f"`x` must be a 2-D array (samples, features) with at least `n_clusters` = "
                 f"{self.n_clusters} samples. Received: x.shape={x.shape}"
             )
-        if not np.all(np.isfinite(x)):
-            raise ValueError("`x` must be finite (no NaN or inf). Received: x with NaN or inf")
-        if self.built and x.shape[1] != self.num_features:
-            raise ValueError(
-                f"This model clusters {self.num_features} features; create a new KMeans for "
-                f"another width. Received: x.shape={x.shape}"
-            )
+        _checks.finite_and_as_wide(x, self, "clusters")
         tol = self.tol * float(np.mean(np.var(x, axis=0)))
         rng = np.random.default_rng(self.seed)
         best = None
@@ -217,48 +196,12 @@ class KMeans(keras.Model):
 
     def call(self, inputs):
         x = ops.cast(inputs, self.centroids.dtype)
-        centroids = ops.convert_to_tensor(self.centroids)
-        squared = (
-            ops.sum(ops.square(x), axis=-1, keepdims=True)
-            - 2.0 * ops.matmul(x, ops.transpose(centroids))
-            + ops.expand_dims(ops.sum(ops.square(centroids), axis=-1), 0)
-        )
-        return ops.maximum(squared, 0.0)
+        return _checks.squared_distances(x, ops.convert_to_tensor(self.centroids))
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", **kwargs):
-        """Index of the nearest centroid of each sample.
+    default_predict_batch_size = 1024
 
-        Args:
-            x: Samples, shape `(n, num_features)`.
-            batch_size: Samples per distance matrix. Defaults to `None` (1024).
-            verbose: Accepted for compatibility with `keras.Model.predict`; nothing is printed.
-                Defaults to `"auto"`.
-            **kwargs: Other `keras.Model.predict` arguments are not supported.
-
-        Returns:
-            A NumPy `int64` array of shape `(n,)`.
-
-        Raises:
-            ValueError: if `batch_size` is not a positive integer or `kwargs` is not empty.
-        """
-        if kwargs:
-            raise ValueError(
-                "KMeans.predict takes only `x`, `batch_size` and `verbose`. "
-                f"Received: kwargs={kwargs!r}"
-            )
-        batch_size = _checks.int_at_least(
-            "batch_size", 1024 if batch_size is None else batch_size, 1
-        )
-        x = np.asarray(x)
-        if not self.built:
-            self.build((None,) + x.shape[1:])
-        labels = [
-            ops.convert_to_numpy(ops.argmin(self(x[start : start + batch_size]), axis=-1))
-            for start in range(0, len(x), batch_size)
-        ]
-        if not labels:
-            return np.zeros((0,), dtype="int64")
-        return np.concatenate(labels).astype("int64")
+    def _batch_indices(self, batch):
+        return ops.argmin(self(batch), axis=-1)
 
     def get_config(self) -> dict:
         config = super().get_config()

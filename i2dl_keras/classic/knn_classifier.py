@@ -12,11 +12,9 @@ from i2dl_keras.classic import _checks
 
 __all__ = ["KNNClassifier"]
 
-_FIT_LOOP_ARGS = frozenset({"epochs", "batch_size", "verbose", "callbacks", "shuffle"})
-
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class KNNClassifier(keras.Model):
+class KNNClassifier(_checks.IndexPredictor, keras.Model):
     """k-nearest-neighbour classifier: vote shares of the `k` closest memorised samples.
 
     The course's kNN ("Machine Learning Basics"): training stores every sample; a query is given
@@ -91,16 +89,13 @@ class KNNClassifier(keras.Model):
             )
 
     def build(self, input_shape: tuple) -> None:
-        if self.memory_size is None or self.num_features is None:
-            raise ValueError(
-                "KNNClassifier has no memory yet: call `memorize(x, y)` (or `fit`) before "
-                f"calling the model. Received: memory_size={self.memory_size}"
-            )
-        if input_shape[-1] is not None and input_shape[-1] != self.num_features:
-            raise ValueError(
-                f"Inputs must have `num_features` = {self.num_features} features. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        _checks.fitted_input(
+            self,
+            input_shape,
+            "no memory yet: call `memorize(x, y)` (or `fit`)",
+            fitted=self.memory_size is not None and self.num_features is not None,
+            received=f"memory_size={self.memory_size}",
+        )
         self.memory_x = self.add_weight(
             shape=(self.memory_size, self.num_features),
             initializer="zeros",
@@ -186,24 +181,12 @@ class KNNClassifier(keras.Model):
         Raises:
             ValueError: for any other keyword argument, or as `memorize`.
         """
-        unknown = sorted(set(kwargs) - _FIT_LOOP_ARGS)
-        if unknown:
-            raise ValueError(
-                f"KNNClassifier.fit only memorises (x, y); it takes no {unknown}. "
-                f"Received: kwargs={kwargs!r}"
-            )
+        _checks.only_fit_loop_args(kwargs, "KNNClassifier.fit only memorises (x, y)")
         self.memorize(x, y)
 
     def _neighbour_labels(self, inputs):
         x = ops.cast(inputs, self.memory_x.dtype)
-        memory = ops.convert_to_tensor(self.memory_x)
-        squared = (
-            ops.sum(ops.square(x), axis=-1, keepdims=True)
-            - 2.0 * ops.matmul(x, ops.transpose(memory))
-            + ops.expand_dims(ops.sum(ops.square(memory), axis=-1), 0)
-        )
-        # Rounding can push the squared distance of a point to itself slightly below zero.
-        squared = ops.maximum(squared, 0.0)
+        squared = _checks.squared_distances(x, ops.convert_to_tensor(self.memory_x))
         # top_k orders equal values by index, which is the documented tie break.
         _, indices = ops.top_k(-squared, k=self.k, sorted=True)
         labels = ops.take(ops.convert_to_tensor(self.memory_y), indices)
@@ -222,42 +205,8 @@ class KNNClassifier(keras.Model):
         rank_bonus = ops.reshape(ops.convert_to_tensor(rank_bonus, one_hot.dtype), (1, -1, 1))
         return votes + ops.max(one_hot * rank_bonus, axis=1)
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", **kwargs):
-        """Predicted class indices, the majority vote with the nearest-neighbour tie break.
-
-        Args:
-            x: Queries, shape `(n, num_features)`.
-            batch_size: Queries per distance matrix. Defaults to `None` (128).
-            verbose: Accepted for compatibility with `keras.Model.predict`; nothing is printed.
-                Defaults to `"auto"`.
-            **kwargs: Other `keras.Model.predict` arguments are not supported.
-
-        Returns:
-            A NumPy `int64` array of shape `(n,)`.
-
-        Raises:
-            ValueError: if `batch_size` is not a positive integer or `kwargs` is not empty.
-        """
-        if kwargs:
-            raise ValueError(
-                "KNNClassifier.predict takes only `x`, `batch_size` and `verbose`. "
-                f"Received: kwargs={kwargs!r}"
-            )
-        batch_size = _checks.int_at_least(
-            "batch_size", 128 if batch_size is None else batch_size, 1
-        )
-        x = np.asarray(x)
-        if not self.built:
-            self.build((None,) + x.shape[1:])
-        labels = [
-            ops.convert_to_numpy(
-                ops.argmax(self._tie_broken_scores(x[start : start + batch_size]), axis=-1)
-            )
-            for start in range(0, len(x), batch_size)
-        ]
-        if not labels:
-            return np.zeros((0,), dtype="int64")
-        return np.concatenate(labels).astype("int64")
+    def _batch_indices(self, batch):
+        return ops.argmax(self._tie_broken_scores(batch), axis=-1)
 
     def get_config(self) -> dict:
         config = super().get_config()

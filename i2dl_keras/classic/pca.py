@@ -12,8 +12,6 @@ from i2dl_keras.classic import _checks
 
 __all__ = ["PCA"]
 
-_FIT_LOOP_ARGS = frozenset({"epochs", "batch_size", "verbose", "callbacks", "shuffle"})
-
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
 class PCA(keras.Model):
@@ -65,20 +63,11 @@ class PCA(keras.Model):
             self.build((None, self.num_features))
 
     def build(self, input_shape: tuple) -> None:
-        if self.num_features is None:
-            raise ValueError(
-                "PCA has no components yet: call `fit(x)` before calling the model. "
-                f"Received: num_features={self.num_features}"
-            )
+        _checks.fitted_input(self, input_shape, "no components yet: call `fit(x)`")
         if self.n_components > self.num_features:
             raise ValueError(
                 f"`n_components` must be at most `num_features` = {self.num_features}. "
                 f"Received: n_components={self.n_components}"
-            )
-        if input_shape[-1] is not None and input_shape[-1] != self.num_features:
-            raise ValueError(
-                f"Inputs must have `num_features` = {self.num_features} features. "
-                f"Received: input_shape={tuple(input_shape)}"
             )
         k, d = self.n_components, self.num_features
         self.mean = self.add_weight(shape=(d,), initializer="zeros", trainable=False, name="mean")
@@ -111,11 +100,7 @@ class PCA(keras.Model):
                 and at least `n_components` columns, its width differs from an earlier `fit`,
                 `y` is given, or `kwargs` holds another argument.
         """
-        unknown = sorted(set(kwargs) - _FIT_LOOP_ARGS)
-        if unknown:
-            raise ValueError(
-                f"PCA.fit only analyses `x`; it takes no {unknown}. Received: kwargs={kwargs!r}"
-            )
+        _checks.only_fit_loop_args(kwargs, "PCA.fit only analyses `x`")
         if y is not None:
             raise ValueError(f"PCA.fit takes no targets. Received: y with shape {np.shape(y)}")
         x = np.asarray(x, dtype="float64")
@@ -125,13 +110,7 @@ class PCA(keras.Model):
                 f"{self.n_components} samples and at least as many features. "
                 f"Received: x.shape={x.shape}"
             )
-        if not np.all(np.isfinite(x)):
-            raise ValueError("`x` must be finite (no NaN or inf). Received: x with NaN or inf")
-        if self.built and x.shape[1] != self.num_features:
-            raise ValueError(
-                f"This model analyses {self.num_features} features; create a new PCA for "
-                f"another width. Received: x.shape={x.shape}"
-            )
+        _checks.finite_and_as_wide(x, self, "analyses")
         mean = x.mean(axis=0)
         _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
         components = vt[: self.n_components]

@@ -44,3 +44,8 @@ class GaussianBase(keras.initializers.Initializer):
                 f"Argument `dtype` must be a floating dtype. Received: dtype={dtype!r}"
             )
         return keras.random.normal(shape, stddev=self.stddev, dtype=dtype, seed=self._draw_seed)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stddev": self.stddev, "seed": self.seed})
+        return config

@@ -21,27 +21,21 @@ class LargeGaussian(GaussianBase):
 
     Args:
         stddev: The standard deviation of the draws, a positive number. Defaults to `1.0`.
-        seed: An int for reproducible draws (every call then returns the same values), or
-            `None` to fix one from Python's `random` at construction. Defaults to `None`.
+        seed: An int for reproducible draws, or `None`, as in `SmallGaussian`. Defaults to
+            `None`.
 
     Returns:
         Called with `(shape, dtype=None)`, a tensor of that shape.
 
     Raises:
-        ValueError: if `stddev` is not a positive finite number, `seed` is neither `None` nor
-            an int `>= 0`, or a call asks for a non-floating dtype.
+        ValueError: in the cases `SmallGaussian` lists.
 
     Example:
         ```python
         init = i2dl_keras.initializers.LargeGaussian(seed=0)
-        dense = keras.layers.Dense(64, activation="tanh", kernel_initializer=init)
+        kernel = init((64, 32))  # entries of size ~1: tanh units with 64 inputs saturate
         ```
     """
 
     def __init__(self, stddev: float = 1.0, seed: int | None = None):
         super().__init__(stddev=stddev, seed=seed)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"stddev": self.stddev, "seed": self.seed})
-        return config

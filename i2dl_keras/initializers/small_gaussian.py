@@ -42,8 +42,3 @@ class SmallGaussian(GaussianBase):
 
     def __init__(self, stddev: float = 0.01, seed: int | None = None):
         super().__init__(stddev=stddev, seed=seed)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"stddev": self.stddev, "seed": self.seed})
-        return config

@@ -3,10 +3,11 @@
 import keras
 
 from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import RandomCorruptionLayer
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class ClassicDropout(keras.layers.Layer):
+class ClassicDropout(RandomCorruptionLayer):
     """Dropout in the course's classic form: drop without scaling, scale by `1 - rate` at test.
 
     During training each unit is kept with probability `1 - rate` and set to zero otherwise,
@@ -51,8 +52,7 @@ class ClassicDropout(keras.layers.Layer):
     """
 
     def __init__(self, rate=0.5, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _checks.rate("rate", rate)
+        super().__init__(rate, seed, **kwargs)
         if noise_shape is not None:
             if not isinstance(noise_shape, (list, tuple)) or not all(
                 d is None or (_checks.is_int(d) and d >= 1) for d in noise_shape
@@ -63,9 +63,6 @@ class ClassicDropout(keras.layers.Layer):
                 )
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
         self.noise_shape = noise_shape
-        self.seed = _checks.optional_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.supports_masking = True
 
     def build(self, input_shape):
         if self.noise_shape is not None and len(self.noise_shape) != len(input_shape):
@@ -92,16 +89,8 @@ class ClassicDropout(keras.layers.Layer):
             return inputs * keep
         return inputs * (1.0 - self.rate)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "rate": self.rate,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
-                "seed": self.seed,
-            }
-        )
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        config.update({"noise_shape": noise_shape})
         return config

@@ -2,11 +2,11 @@
 
 import keras
 
-from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import FixedSlopeActivation
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class ELU(keras.layers.Layer):
+class ELU(FixedSlopeActivation):
     """Exponential linear unit: `f(x) = x` for `x > 0` and `alpha * (exp(x) - 1)` otherwise.
 
     As in the course (Clevert et al. 2016): all benefits of ReLU, it does not die, and its
@@ -36,18 +36,8 @@ class ELU(keras.layers.Layer):
     """
 
     def __init__(self, alpha=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.alpha = _checks.non_negative_float("alpha", alpha)
-        self.supports_masking = True
+        super().__init__(alpha, **kwargs)
 
     def call(self, inputs):
         negative = self.alpha * keras.ops.expm1(keras.ops.minimum(inputs, 0.0))
         return keras.ops.where(inputs > 0, inputs, negative)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"alpha": self.alpha})
-        return config

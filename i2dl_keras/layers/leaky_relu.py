@@ -2,11 +2,11 @@
 
 import keras
 
-from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import FixedSlopeActivation, leaky
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class LeakyReLU(keras.layers.Layer):
+class LeakyReLU(FixedSlopeActivation):
     """Leaky rectified linear unit: `f(x) = x` for `x >= 0` and `alpha * x` otherwise.
 
     The course writes it `f(x) = max(0.01 x, x)`: the small fixed slope keeps a gradient for
@@ -36,17 +36,7 @@ class LeakyReLU(keras.layers.Layer):
     """
 
     def __init__(self, alpha=0.01, **kwargs):
-        super().__init__(**kwargs)
-        self.alpha = _checks.non_negative_float("alpha", alpha)
-        self.supports_masking = True
+        super().__init__(alpha, **kwargs)
 
     def call(self, inputs):
-        return keras.ops.where(inputs >= 0, inputs, self.alpha * inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"alpha": self.alpha})
-        return config
+        return leaky(inputs, self.alpha)

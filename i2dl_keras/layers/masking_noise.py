@@ -2,12 +2,12 @@
 
 import keras
 
-from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import RandomCorruptionLayer
 from i2dl_keras.layers.corruption import masking_corruption
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class MaskingNoise(keras.layers.Layer):
+class MaskingNoise(RandomCorruptionLayer):
     """Sets a random fraction of the inputs to zero, without rescaling, in training only.
 
     The "masking noise" corruption of the denoising autoencoder (Vincent et al., 2008): each
@@ -43,21 +43,9 @@ class MaskingNoise(keras.layers.Layer):
     """
 
     def __init__(self, rate=0.1, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _checks.rate("rate", rate)
-        self.seed = _checks.optional_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.supports_masking = True
+        super().__init__(rate, seed, **kwargs)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
         return masking_corruption(inputs, self.rate, seed=self.seed_generator)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed})
-        return config

@@ -3,10 +3,11 @@
 import keras
 
 from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import ShapePreservingLayer, leaky
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class PReLU(keras.layers.Layer):
+class PReLU(ShapePreservingLayer):
     """Parametric rectified linear unit with a learned slope `alpha` for negative inputs.
 
     `f(x) = x` for `x >= 0` and `alpha * x` otherwise, with `alpha` trained by backpropagation
@@ -71,7 +72,6 @@ class PReLU(keras.layers.Layer):
         self.alpha_initializer = keras.initializers.get(alpha_initializer)
         self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
         self.alpha_constraint = keras.constraints.get(alpha_constraint)
-        self.supports_masking = True
 
     def build(self, input_shape):
         param_shape = list(input_shape[1:])
@@ -96,10 +96,7 @@ class PReLU(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        return keras.ops.where(inputs >= 0, inputs, self.alpha * inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return leaky(inputs, self.alpha)
 
     def get_config(self):
         config = super().get_config()

@@ -3,11 +3,12 @@
 import keras
 
 from i2dl_keras.layers import _checks
+from i2dl_keras.layers._shape_preserving import RandomCorruptionLayer
 from i2dl_keras.layers.corruption import salt_pepper_corruption
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class SaltPepperNoise(keras.layers.Layer):
+class SaltPepperNoise(RandomCorruptionLayer):
     """Sets a random fraction of the inputs to their minimum or maximum value, in training only.
 
     One of the corruption processes `q_D(x~ | x)` of the denoising autoencoder (Vincent et al.,
@@ -47,17 +48,13 @@ class SaltPepperNoise(keras.layers.Layer):
     """
 
     def __init__(self, rate=0.1, low=0.0, high=1.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _checks.rate("rate", rate)
+        super().__init__(rate, seed, **kwargs)
         if not _checks.is_real(low):
             raise ValueError(f"`low` must be a number. Received: low={low!r}")
         if not _checks.is_real(high) or high < low:
             raise ValueError(f"`high` must be a number >= low={low!r}. Received: high={high!r}")
         self.low = float(low)
         self.high = float(high)
-        self.seed = _checks.optional_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.supports_masking = True
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
@@ -66,10 +63,7 @@ class SaltPepperNoise(keras.layers.Layer):
             inputs, self.rate, seed=self.seed_generator, low=self.low, high=self.high
         )
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
         config = super().get_config()
-        config.update({"rate": self.rate, "low": self.low, "high": self.high, "seed": self.seed})
+        config.update({"low": self.low, "high": self.high})
         return config

@@ -11,6 +11,7 @@ own dtype. These optimizers are therefore TensorFlow-only.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -263,28 +264,31 @@ class Trial:
 Evaluate = Callable[[np.ndarray], tuple[float, np.ndarray, Any]]
 
 
-def _trial(evaluate: Evaluate, theta: np.ndarray, d: np.ndarray, t: float) -> Trial:
-    f, g, extra = evaluate(theta + t * d)
-    return Trial(t, f, g, float(g @ d) if np.isfinite(f) else np.nan, extra)
+class SearchLine:
+    """The ray `theta + t d` a line search runs along; the start has loss `f0`, slope `slope0`."""
+
+    __slots__ = ("evaluate", "theta", "f0", "slope0", "d")
+
+    def __init__(
+        self, evaluate: Evaluate, theta: np.ndarray, f0: float, slope0: float, d: np.ndarray
+    ):
+        self.evaluate, self.theta, self.f0, self.slope0, self.d = evaluate, theta, f0, slope0, d
+
+    def trial(self, t: float) -> Trial:
+        """Evaluates the point at step length `t`."""
+        f, g, extra = self.evaluate(self.theta + t * self.d)
+        return Trial(t, f, g, float(g @ self.d) if np.isfinite(f) else np.nan, extra)
 
 
-def armijo_search(
-    evaluate: Evaluate,
-    theta: np.ndarray,
-    f0: float,
-    slope0: float,
-    d: np.ndarray,
-    t: float,
-    max_steps: int,
-    c1: float = C1,
-) -> Trial | None:
+def armijo_search(line: SearchLine, t: float, max_steps: int, c1: float = C1) -> Trial | None:
     """Backtracking with safeguarded quadratic interpolation until sufficient decrease.
 
     Returns the first trial with `f(theta + t d) <= f0 + c1 t slope0`, or `None` after
     `max_steps` evaluations without one.
     """
+    f0, slope0 = line.f0, line.slope0
     for _ in range(max_steps):
-        trial = _trial(evaluate, theta, d, t)
+        trial = line.trial(t)
         if np.isfinite(trial.f) and trial.f <= f0 + c1 * t * slope0:
             return trial
         if np.isfinite(trial.f):
@@ -298,47 +302,37 @@ def armijo_search(
 
 
 def wolfe_search(
-    evaluate: Evaluate,
-    theta: np.ndarray,
-    f0: float,
-    slope0: float,
-    d: np.ndarray,
-    t: float,
-    max_steps: int,
-    c1: float = C1,
-    c2: float = C2,
+    line: SearchLine, t: float, max_steps: int, c1: float = C1, c2: float = C2
 ) -> Trial | None:
     """Bracketing search for the strong Wolfe conditions (Nocedal & Wright, Alg. 3.5).
 
     Returns a trial with sufficient decrease and `|slope(t)| <= c2 |slope0|`; when `max_steps`
     evaluations run out, the best trial with sufficient decrease, or `None` if there is none.
     """
+    f0, slope0 = line.f0, line.slope0
     previous = Trial(0.0, f0, None, slope0)
     steps = 0
     while steps < max_steps:
-        current = _trial(evaluate, theta, d, t)
+        current = line.trial(t)
         steps += 1
         f = current.f
         if not np.isfinite(f) or f > f0 + c1 * t * slope0 or (steps > 1 and f >= previous.f):
-            return _zoom(
-                evaluate, theta, f0, slope0, d, previous, current, steps, max_steps, c1, c2
-            )
+            return _zoom(line, previous, current, steps, max_steps, c1, c2)
         if abs(current.slope) <= -c2 * slope0:
             return current
         if current.slope >= 0.0:
-            return _zoom(
-                evaluate, theta, f0, slope0, d, current, previous, steps, max_steps, c1, c2
-            )
+            return _zoom(line, current, previous, steps, max_steps, c1, c2)
         previous = current
         t *= 2.0
     return previous if previous.t > 0.0 else None
 
 
-def _zoom(evaluate, theta, f0, slope0, d, lo, hi, steps, max_steps, c1, c2):
+def _zoom(line, lo, hi, steps, max_steps, c1, c2):
     """Shrinks the bracket [lo, hi] to a strong-Wolfe point (Nocedal & Wright, Alg. 3.6)."""
+    f0, slope0 = line.f0, line.slope0
     while steps < max_steps:
         t = _cubic_minimizer(lo, hi)
-        current = _trial(evaluate, theta, d, t)
+        current = line.trial(t)
         steps += 1
         if not np.isfinite(current.f) or current.f > f0 + c1 * t * slope0 or current.f >= lo.f:
             hi = current
@@ -382,20 +376,60 @@ def check_line_search(value: Any, allow_none: bool = False) -> str | None:
     return value
 
 
-# The line-searched descent loop ----------------------------------------------------------------
+def check_optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None else check_positive_int(name, value)
 
 
-class LineSearchDescent:
+# The optimizers' common base and the line-searched descent loop ------------------------------
+
+
+class FullBatchOptimizer:
+    """The config of a full-batch optimizer: its constructor arguments, stored by name.
+
+    A subclass stores every constructor argument as an attribute of the same name, so that
+    `get_config` can read them back in the constructor's order and `from_config` can pass them
+    on.
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, for `from_config`."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        """Creates the optimizer from `get_config()`'s output."""
+        return cls(**config)
+
+
+class LineSearchDescent(FullBatchOptimizer):
     """The loop of `LBFGS`, `BFGS` and `Newton`: direction, line search, curvature update.
 
-    A subclass sets `max_iterations`, `tolerance`, `line_search` (`"armijo"`, `"wolfe"`, or
-    `None` for a fixed step), `max_evaluations` and `max_line_search_steps` (and may override
-    `c1`, `c2`), and implements the hooks `_start`, `_direction`, `_first_step` and `_update`;
-    `_evaluate` computes the loss and gradient (plus an extra, such as the Hessian) at a point.
+    The constructor validates and stores the loop's arguments (`line_search` is `"armijo"`,
+    `"wolfe"`, or `None` for a fixed step where `allow_fixed_step`); a subclass calls it, adds
+    its own arguments (and may override `c1`, `c2`), and implements the hooks `_start`,
+    `_direction`, `_first_step` and `_update`; `_evaluate` computes the loss and gradient (plus
+    an extra, such as the Hessian) at a point.
     """
 
     c1 = C1
     c2 = C2
+
+    def __init__(
+        self,
+        max_iterations: int,
+        tolerance: float,
+        line_search: str | None,
+        max_evaluations: int | None,
+        max_line_search_steps: int,
+        allow_fixed_step: bool = False,
+    ) -> None:
+        self.max_iterations = check_positive_int("max_iterations", max_iterations)
+        self.tolerance = check_float("tolerance", tolerance, 0.0)
+        self.line_search = check_line_search(line_search, allow_none=allow_fixed_step)
+        self.max_evaluations = check_optional_positive_int("max_evaluations", max_evaluations)
+        self.max_line_search_steps = check_positive_int(
+            "max_line_search_steps", max_line_search_steps
+        )
 
     # Hooks ----------------------------------------------------------------------------------------
 
@@ -473,17 +507,16 @@ class LineSearchDescent:
                     state = self._restart(state)
                     d, slope = -g, -float(g @ g)
                 t0 = self._first_step(state, g)
+                line = SearchLine(evaluate, theta, f, slope, d)
                 if self.line_search is None:
-                    trial = _trial(evaluate, theta, d, t0)
+                    trial = line.trial(t0)
                     if not np.isfinite(trial.f):
                         message = "loss is not finite"
                         break
                 else:
                     search = armijo_search if self.line_search == "armijo" else wolfe_search
                     constants = (self.c1,) if self.line_search == "armijo" else (self.c1, self.c2)
-                    trial = search(
-                        evaluate, theta, f, slope, d, t0, self.max_line_search_steps, *constants
-                    )
+                    trial = search(line, t0, self.max_line_search_steps, *constants)
                     if trial is None:
                         message = "line search found no decrease"
                         break

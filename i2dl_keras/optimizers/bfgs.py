@@ -7,14 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from i2dl_keras.optimizers._full_batch import (
-    C1,
-    C2,
-    LineSearchDescent,
-    check_float,
-    check_line_search,
-    check_positive_int,
-)
+from i2dl_keras.optimizers._full_batch import C1, C2, LineSearchDescent, check_float
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -45,14 +38,13 @@ class BFGS(LineSearchDescent):
 
     Args:
         max_iterations: Maximum number of iterations (accepted steps). Defaults to `100`.
-        tolerance: Stop when the gradient's largest absolute entry is at most `tolerance`, or
-            when an iteration lowers the loss by at most `tolerance * max(1, |loss|)`.
-            Defaults to `1e-9`.
+        tolerance: The stopping tolerance on the gradient and on the loss change, as in
+            `LBFGS`. Defaults to `1e-9`.
         line_search: `"wolfe"` (strong Wolfe conditions) or `"armijo"` (backtracking to
             sufficient decrease; updates that would lose positive definiteness are skipped).
             Defaults to `"wolfe"`.
-        max_evaluations: Budget of loss-and-gradient evaluations, the starting point included.
-            Defaults to `None` (no budget beyond `max_iterations` and `max_line_search_steps`).
+        max_evaluations: Budget of loss-and-gradient evaluations, as in `LBFGS`. Defaults to
+            `None` (no budget).
         max_line_search_steps: Maximum evaluations per line search. Defaults to `20`.
         c1: Sufficient-decrease constant, `f(theta + t d) <= f(theta) + c1 t g^T d`, in
             `(0, c2)`. Defaults to `1e-4`.
@@ -84,16 +76,8 @@ class BFGS(LineSearchDescent):
         c1: float = C1,
         c2: float = C2,
     ) -> None:
-        self.max_iterations = check_positive_int("max_iterations", max_iterations)
-        self.tolerance = check_float("tolerance", tolerance, 0.0)
-        self.line_search = check_line_search(line_search)
-        self.max_evaluations = (
-            None
-            if max_evaluations is None
-            else check_positive_int("max_evaluations", max_evaluations)
-        )
-        self.max_line_search_steps = check_positive_int(
-            "max_line_search_steps", max_line_search_steps
+        super().__init__(
+            max_iterations, tolerance, line_search, max_evaluations, max_line_search_steps
         )
         self.c1 = check_float("c1", c1, 0.0, strict=True)
         if not self.c1 < 1.0:
@@ -101,23 +85,6 @@ class BFGS(LineSearchDescent):
         self.c2 = check_float("c2", c2, self.c1, strict=True)
         if not self.c2 < 1.0:
             raise ValueError(f"`c2` must be in (c1, 1) = ({self.c1}, 1). Received: c2={c2!r}")
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, for `from_config`."""
-        return {
-            "max_iterations": self.max_iterations,
-            "tolerance": self.tolerance,
-            "line_search": self.line_search,
-            "max_evaluations": self.max_evaluations,
-            "max_line_search_steps": self.max_line_search_steps,
-            "c1": self.c1,
-            "c2": self.c2,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BFGS:
-        """Creates a `BFGS` from `get_config()`'s output."""
-        return cls(**config)
 
     @staticmethod
     def update_inverse_hessian(

@@ -8,12 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from i2dl_keras.optimizers._full_batch import (
-    LineSearchDescent,
-    check_float,
-    check_line_search,
-    check_positive_int,
-)
+from i2dl_keras.optimizers._full_batch import LineSearchDescent, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
@@ -76,34 +71,10 @@ class LBFGS(LineSearchDescent):
         max_evaluations: int | None = None,
         max_line_search_steps: int = 20,
     ) -> None:
-        self.max_iterations = check_positive_int("max_iterations", max_iterations)
+        super().__init__(
+            max_iterations, tolerance, line_search, max_evaluations, max_line_search_steps
+        )
         self.history_size = check_positive_int("history_size", history_size)
-        self.tolerance = check_float("tolerance", tolerance, 0.0)
-        self.line_search = check_line_search(line_search)
-        self.max_evaluations = (
-            None
-            if max_evaluations is None
-            else check_positive_int("max_evaluations", max_evaluations)
-        )
-        self.max_line_search_steps = check_positive_int(
-            "max_line_search_steps", max_line_search_steps
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, for `from_config`."""
-        return {
-            "max_iterations": self.max_iterations,
-            "history_size": self.history_size,
-            "tolerance": self.tolerance,
-            "line_search": self.line_search,
-            "max_evaluations": self.max_evaluations,
-            "max_line_search_steps": self.max_line_search_steps,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LBFGS:
-        """Creates an `LBFGS` from `get_config()`'s output."""
-        return cls(**config)
 
     # Hooks of the shared loop: the state is the deques of the last (s, y) pairs ------------
 

@@ -7,14 +7,19 @@ from typing import Any
 import keras
 import numpy as np
 
-from i2dl_keras.optimizers._full_batch import FlatProblem, check_float, check_positive_int
+from i2dl_keras.optimizers._full_batch import (
+    FlatProblem,
+    FullBatchOptimizer,
+    check_float,
+    check_positive_int,
+)
 from i2dl_keras.optimizers.optimization_result import OptimizationResult
 
 SCALINGS = ("identity", "marquardt")
 
 
 @keras.saving.register_keras_serializable(package="i2dl_keras")
-class LevenbergMarquardt:
+class LevenbergMarquardt(FullBatchOptimizer):
     """Levenberg-Marquardt on a model's trainable variables for the residuals `model(x) - y`.
 
     For residuals `r(theta)` with Jacobian `J`, Gauss-Newton approximates the Hessian of
@@ -86,23 +91,6 @@ class LevenbergMarquardt:
             raise ValueError(f"`scaling` must be one of {SCALINGS}. Received: scaling={scaling!r}")
         self.scaling = scaling
         self.max_damping = check_float("max_damping", max_damping, 0.0, strict=True)
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, for `from_config`."""
-        return {
-            "max_iterations": self.max_iterations,
-            "damping": self.damping,
-            "damping_up": self.damping_up,
-            "damping_down": self.damping_down,
-            "tolerance": self.tolerance,
-            "scaling": self.scaling,
-            "max_damping": self.max_damping,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LevenbergMarquardt:
-        """Creates a `LevenbergMarquardt` from `get_config()`'s output."""
-        return cls(**config)
 
     def compute_step(
         self, jacobian: np.ndarray, residuals: np.ndarray, damping: float | None = None

@@ -7,13 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from i2dl_keras.optimizers._full_batch import (
-    FlatProblem,
-    LineSearchDescent,
-    check_float,
-    check_line_search,
-    check_positive_int,
-)
+from i2dl_keras.optimizers._full_batch import FlatProblem, LineSearchDescent, check_float
 
 # Largest number of times the identity shift is doubled before giving up on the Hessian.
 _MAX_SHIFTS = 100
@@ -52,12 +46,10 @@ class Newton(LineSearchDescent):
             Defaults to `"armijo"`.
         step_size: The first step length tried by the line search, or the fixed step length
             without one. Defaults to `1.0`.
-        tolerance: Stop when the gradient's largest absolute entry is at most `tolerance`, or
-            when an iteration changes the loss by at most `tolerance * max(1, |loss|)`.
-            Defaults to `1e-9`.
-        max_evaluations: Budget of evaluations (loss, gradient and Hessian each), the starting
-            point included. Defaults to `None` (no budget beyond `max_iterations` and
-            `max_line_search_steps`).
+        tolerance: The stopping tolerance on the gradient and on the loss change, as in
+            `LBFGS`. Defaults to `1e-9`.
+        max_evaluations: Budget of evaluations as in `LBFGS`, where each one computes the loss,
+            the gradient and the Hessian. Defaults to `None` (no budget).
         max_line_search_steps: Maximum evaluations per line search. Defaults to `20`.
 
     Raises:
@@ -86,36 +78,16 @@ class Newton(LineSearchDescent):
         max_evaluations: int | None = None,
         max_line_search_steps: int = 20,
     ) -> None:
-        self.max_iterations = check_positive_int("max_iterations", max_iterations)
+        super().__init__(
+            max_iterations,
+            tolerance,
+            line_search,
+            max_evaluations,
+            max_line_search_steps,
+            allow_fixed_step=True,
+        )
         self.damping = check_float("damping", damping, 0.0)
-        self.line_search = check_line_search(line_search, allow_none=True)
         self.step_size = check_float("step_size", step_size, 0.0, strict=True)
-        self.tolerance = check_float("tolerance", tolerance, 0.0)
-        self.max_evaluations = (
-            None
-            if max_evaluations is None
-            else check_positive_int("max_evaluations", max_evaluations)
-        )
-        self.max_line_search_steps = check_positive_int(
-            "max_line_search_steps", max_line_search_steps
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, for `from_config`."""
-        return {
-            "max_iterations": self.max_iterations,
-            "damping": self.damping,
-            "line_search": self.line_search,
-            "step_size": self.step_size,
-            "tolerance": self.tolerance,
-            "max_evaluations": self.max_evaluations,
-            "max_line_search_steps": self.max_line_search_steps,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Newton:
-        """Creates a `Newton` from `get_config()`'s output."""
-        return cls(**config)
 
     def compute_step(
         self, gradient: np.ndarray, hessian: np.ndarray, damping: float | None = None

@@ -1,9 +1,5 @@
 """KMeans: hand-worked clusters, scikit-learn's inertia and assignment, saving, bad arguments."""
 
-import os
-import tempfile
-
-import keras
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SklearnKMeans
@@ -96,29 +92,23 @@ def test_duplicate_points_and_empty_clusters():
     assert kmeans.inertia == 0.0
 
 
-def test_saving_and_export():
+def test_saving_and_export(save_and_reload):
     kmeans = KMeans(n_clusters=3).fit(PAIRS)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "kmeans.keras")
-        kmeans.save(path)
-        reloaded = keras.saving.load_model(path)
-    assert type(reloaded) is KMeans
-    np.testing.assert_allclose(reloaded(PAIRS), kmeans(PAIRS), atol=0, rtol=0)
+    reloaded = save_and_reload(kmeans, PAIRS)
     np.testing.assert_array_equal(reloaded.predict(PAIRS), kmeans.predict(PAIRS))
     run_export_test(kmeans, PAIRS, atol=1e-5)
 
 
-def test_bad_arguments():
-    for kwargs, name in [
+def test_bad_arguments(check_rejected_arguments, check_unsupervised_fit):
+    cases = [
         ({"n_clusters": 0}, "n_clusters"),
         ({"n_init": 0}, "n_init"),
         ({"max_iter": 1.5}, "max_iter"),
         ({"tol": -1.0}, "tol"),
         ({"seed": -1}, "seed"),
         ({"num_features": 0}, "num_features"),
-    ]:
-        with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
-            KMeans(**kwargs)
+    ]
+    check_rejected_arguments(KMeans, cases)
     kmeans = KMeans(n_clusters=3)
     with pytest.raises(ValueError, match=r"no centroids yet.*Received: num_features=None"):
         kmeans(PAIRS)
@@ -126,13 +116,7 @@ def test_bad_arguments():
         kmeans.fit(PAIRS[:2])
     with pytest.raises(ValueError, match=r"Received: x.shape=\(6,\)"):
         kmeans.fit(PAIRS[:, 0])
-    with pytest.raises(ValueError, match=r"finite.*Received: x with NaN"):
-        kmeans.fit(np.full((4, 2), np.nan))
-    with pytest.raises(ValueError, match=r"no targets.*Received: y with shape \(6,\)"):
-        kmeans.fit(PAIRS, np.zeros(6))
-    with pytest.raises(ValueError, match=r"Received: kwargs=\{'sample_weight'"):
-        kmeans.fit(PAIRS, sample_weight=np.ones(6))
-    kmeans.fit(PAIRS, epochs=3, verbose=0)
+    check_unsupervised_fit(kmeans, PAIRS, np.nan, {"sample_weight": np.ones(6)})
     with pytest.raises(ValueError, match=r"create a new KMeans.*Received: x.shape=\(6, 1\)"):
         kmeans.fit(PAIRS[:, :1])
     with pytest.raises(ValueError, match=r"Received: batch_size=0"):

@@ -9,27 +9,6 @@ from i2dl_keras.optimizers import LBFGS
 from i2dl_keras.testing import run_serialization_test
 
 
-class Point(keras.layers.Layer):
-    """Outputs its own two weights, so that a loss on the output is a function of them."""
-
-    def __init__(self, start, **kwargs):
-        super().__init__(dtype="float64", **kwargs)
-        self.start = start
-
-    def build(self, input_shape):
-        self.p = self.add_weight(
-            shape=(2,), initializer=keras.initializers.Constant(self.start), name="p"
-        )
-
-    def call(self, x):
-        return keras.ops.zeros_like(x[:1, :1]) + self.p
-
-
-def rosenbrock(y_true, y_pred):
-    a, b = y_pred[0, 0], y_pred[0, 1]
-    return (1.0 - a) ** 2 + 100.0 * (b - a**2) ** 2
-
-
 def test_config():
     lbfgs = LBFGS(
         max_iterations=7, history_size=3, tolerance=1e-6, line_search="wolfe", max_evaluations=9
@@ -46,7 +25,7 @@ def test_config():
 
 
 @pytest.mark.parametrize("line_search", ["armijo", "wolfe"])
-def test_correctness_least_squares_and_rosenbrock(line_search):
+def test_correctness_least_squares_and_rosenbrock(solve_rosenbrock, line_search):
     # Linear least squares: the minimizer is NumPy's lstsq solution.
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3))
@@ -86,13 +65,7 @@ def test_correctness_least_squares_and_rosenbrock(line_search):
     assert np.max(np.abs(ridge - solution)) > 1e-2  # the penalty does move the minimizer
 
     # Rosenbrock from the classic start (-1.2, 1): minimizer (1, 1).
-    inputs = keras.Input((1,), dtype="float64")
-    model = keras.Model(inputs, Point([-1.2, 1.0])(inputs))
-    dummy = np.zeros((1, 1))
-    result = LBFGS(max_iterations=200, line_search=line_search).minimize(
-        model, dummy, dummy, loss=rosenbrock
-    )
-    np.testing.assert_allclose(model.get_weights()[0], [1.0, 1.0], atol=1e-5)
+    result = solve_rosenbrock(LBFGS(max_iterations=200, line_search=line_search))
     assert result.converged, result.message
     assert result.evaluations < 150
 
@@ -166,18 +139,5 @@ def test_lbfgs_beats_tuned_adam_on_the_same_gradient_evaluations():
         assert loss < best_adam / 3, (line_search, loss, adam_losses)
 
 
-def test_invalid_arguments():
-    cases = [
-        ({"max_iterations": 0}, "max_iterations"),
-        ({"history_size": 0}, "history_size"),
-        ({"tolerance": -1.0}, "tolerance"),
-        ({"line_search": "exact"}, "line_search"),
-        ({"max_evaluations": 0}, "max_evaluations"),
-        ({"max_line_search_steps": 1.5}, "max_line_search_steps"),
-    ]
-    for kwargs, name in cases:
-        with pytest.raises(ValueError, match=rf"Received: {name}="):
-            LBFGS(**kwargs)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, trainable=False)])
-    with pytest.raises(ValueError, match="trainable variables"):
-        LBFGS().minimize(model, np.zeros((2, 1)), np.zeros((2, 1)))
+def test_invalid_arguments(check_invalid_arguments):
+    check_invalid_arguments(LBFGS, [({"history_size": 0}, "history_size")])

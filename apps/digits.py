@@ -4,7 +4,8 @@ Data: scikit-learn's 1,797 8x8 digits by default (`builtin`, offline, resized to
 input); `--data mnist` for TFDS MNIST; `--data PATH` for MNIST IDX files or one folder of images
 per class. Metric: test accuracy. A good result: about 98-99% on `builtin`, 99% or more on MNIST
 (see `benchmarks/digits.py`). Models: `--model cnn` (the default, `i2dl_keras.models.small_cnn`)
-or `--model lenet5` (the course's LeNet-5).
+or `--model lenet5` (the course's LeNet-5). `--augment` (on) warps training images;
+`--color-jitter` adds brightness and contrast changes; `--five-crop` evaluates on five crops.
 
 Input contract: images as a decoder gives them, any size, grey or colour, pixel values 0-255 of
 any dtype (white digit on black as in MNIST); the model resizes, converts and scales them itself.
@@ -29,7 +30,9 @@ import tensorflow as tf
 
 from i2dl_keras.apps import base, plots
 from i2dl_keras.data import random_affine
+from i2dl_keras.data.color_jitter import color_jitter
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
+from i2dl_keras.layers.ten_crop import TenCrop
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import lenet5, small_cnn
 
@@ -37,6 +40,10 @@ NAME = "digits"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 PREDICT_INPUT_HELP = "image files (PNG, JPEG, GIF, BMP, WebP, TIFF), or folders of them"
+# `--color-jitter`: brightness shifts of up to 20% of 0-255 and contrast x0.8 to x1.2.
+JITTER = {"brightness": 0.2, "contrast": 0.2}
+# `--five-crop`: crops of 90% of the side, about the 10% zoom that `--augment` trains with.
+CROP_FRACTION = 0.9
 
 
 @dataclasses.dataclass
@@ -51,6 +58,16 @@ class Config(base.ClassesConfig):
     width: int = base.option(32, "filters of the first conv layer (the second has twice as many)")
     dropout: float = base.option(0.4, "dropout before the classifier")
     augment: bool = base.option(True, "random shifts, rotations and zooms of training batches")
+    color_jitter: bool = base.option(
+        False,
+        "with --augment, also random brightness (shifts of up to 51 on 0-255) and contrast "
+        "(x0.8 to x1.2) of training images",
+    )
+    five_crop: bool = base.option(
+        False,
+        "evaluate on five crops, 0.9 of the side (the corners and the centre), averaging "
+        "their probabilities",
+    )
     class_weight: str | None = base.class_weight_option()
     num_classes: int = base.option(10, "number of classes (set from the data when training)")
     train_examples: int = base.option(
@@ -65,6 +82,8 @@ class Config(base.ClassesConfig):
             raise base.UsageError(f"--width must be at least 1, got {self.width}")
         if not 0 <= self.dropout < 1:
             raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.color_jitter and not self.augment:
+            raise base.UsageError("--color-jitter changes training images: it needs --augment")
 
 
 def resize_pixels(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -88,9 +107,12 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
 
     augment = None
     if config.augment:
+        jitter = color_jitter(**JITTER, seed=config.seed + 3) if config.color_jitter else None
 
         def augment(images, labels):
             warped = random_affine(images, rotation=12, zoom=0.1, translation=0.1, seed=config.seed)
+            if jitter is not None:
+                warped = jitter(warped)
             return warped, labels
 
     return base.load_datasets(
@@ -137,7 +159,25 @@ class HyperModel(base.ConfigHyperModel):
         )
 
 
+def five_crop_model(model: keras.Model, config: Config) -> keras.Model:
+    """`model` averaged over five crops of each `image_size` image, compiled as `model` is.
+
+    The crops (the corners and the centre, `CROP_FRACTION` of the side) are not flipped:
+    digits are not mirror-symmetric. The model scales each crop back to its input size.
+    """
+    size = config.image_size
+    pixels = keras.Input((size, size, 1))
+    crop = round(CROP_FRACTION * size)
+    crops = TenCrop(crop, flip=False, name="five_crop")(pixels)
+    outputs = keras.layers.Average(name="average")([model(view) for view in crops])
+    averaged = keras.Model(pixels, outputs, name=f"{model.name}_five_crop")
+    averaged.compile(loss=SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    return averaged
+
+
 def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config) -> dict:
+    if config.five_crop:
+        model = five_crop_model(model, config)
     results = model.evaluate(dataset, return_dict=True, verbose=0)
     return {"accuracy": float(results["accuracy"]), "loss": float(results["loss"])}
 
@@ -154,7 +194,9 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
 ) -> dict:
-    """The test confusion matrix and the misclassified test images."""
+    """The test confusion matrix and the misclassified test images (five-crop when set)."""
+    if config.five_crop:
+        model = five_crop_model(model, config)
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
     n = len(datasets.class_names)

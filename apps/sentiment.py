@@ -150,6 +150,7 @@ class Config(base.ClassesConfig):
         "average the LSTM(s) with an NBSVM-style linear model on word uni- and bigrams, each "
         "weighted one half (two classes only)",
     )
+    class_weight: str | None = base.class_weight_option()
     train_examples: int = base.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
     )

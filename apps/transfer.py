@@ -13,6 +13,8 @@ default `~/.keras`; offline, the error names the file to place there), `--weight
 `--weights none`; `--pretrain-on SPEC` first trains the backbone on another labelled source.
 Data: `--data tf_flowers` (default), `cats_vs_dogs`, a folder of one subfolder per class, or
 `synthetic`; `--classes` keeps some classes and `--labels-per-class N` a few labels of each.
+`--augment` (on) flips, rotates and zooms training images; `--color-jitter` adds brightness,
+contrast and saturation changes; `--ten-crop` evaluates on ten crops.
 
 Metric: test accuracy (and top-5 accuracy with 5 or more classes). Expect about 90% on
 tf_flowers with MobileNetV2 and ImageNet weights (see `benchmarks/transfer.py` for the offline
@@ -47,7 +49,9 @@ import tensorflow as tf
 from i2dl_keras.apps import base, plots
 from i2dl_keras.data import DataError
 from i2dl_keras.data import selection as data_selection
+from i2dl_keras.data.color_jitter import color_jitter
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
+from i2dl_keras.layers.ten_crop import TenCrop
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 from i2dl_keras.models import (
     BACKBONES,
@@ -64,6 +68,11 @@ NAME = "transfer"
 TASK = "image_classification"
 TUNING_OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 PREDICT_INPUT_HELP = "image files (PNG, JPEG, GIF, BMP, WebP, TIFF), or folders of them"
+# `--color-jitter`: brightness shifts of up to 20% of 0-255, contrast x0.8 to x1.2, saturation
+# x2/3 to x1.5.
+JITTER = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.5}
+# `--ten-crop`: crops of 90% of the side, about the 10% zoom that `--augment` trains with.
+CROP_FRACTION = 0.9
 # Fixed by the trained run: `evaluate` does not offer them as flags.
 MODEL_FIELDS = (
     "backbone",
@@ -138,6 +147,17 @@ class Config(base.ClassesConfig):
     )
     augment: bool = base.option(True, "random flips, rotations and zooms of training batches")
     flip: bool = base.option(True, "random horizontal flips (turn off for digits and text)")
+    color_jitter: bool = base.option(
+        False,
+        "with --augment, also random brightness (shifts of up to 51 on 0-255), contrast "
+        "(x0.8 to x1.2) and saturation (x2/3 to x1.5) of training images",
+    )
+    class_weight: str | None = base.class_weight_option()
+    ten_crop: bool = base.option(
+        False,
+        "evaluate on ten crops, 0.9 of the side (the corners, the centre and their mirror "
+        "images; five without --flip), averaging their probabilities",
+    )
     classes: list[str] | None = base.option(
         None, "keep only these classes (names or ids, comma-separated); all when not given"
     )
@@ -184,6 +204,8 @@ class Config(base.ClassesConfig):
                 )
             if not Path(weights).expanduser().is_file():
                 raise base.UsageError(f"--weights {weights}: no such file")
+        if self.color_jitter and not self.augment:
+            raise base.UsageError("--color-jitter changes training images: it needs --augment")
         if self.head_width < 0:
             raise base.UsageError(f"--head-width must be 0 or more, got {self.head_width}")
         if not 0 <= self.dropout < 1:
@@ -283,10 +305,13 @@ def _augmenter(config: Config) -> Callable | None:
     ]
     if config.flip:
         layers.insert(0, keras.layers.RandomFlip("horizontal", seed=config.seed))
+    jitter = color_jitter(**JITTER, seed=config.seed + 3) if config.color_jitter else None
 
     def augment(images, labels):
         for layer in layers:
             images = layer(images, training=True)
+        if jitter is not None:
+            images = jitter(images)
         return images, labels
 
     return augment
@@ -487,6 +512,7 @@ def train_stages(
     initial_epoch: int = 0,
     end_epoch: int | None = None,
     report: Callable[[str], None] | None = print,
+    class_weight: dict[int, float] | None = None,
 ) -> base.FitResult:
     """Stage 1 (head only) then stage 2 (top of the backbone), one epoch count across both.
 
@@ -528,6 +554,7 @@ def train_stages(
             callbacks=_stage1_callbacks(callbacks, state_dir),
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles, seeded
+            class_weight=class_weight,
         )
         ran = result.history
         keys = list(dict.fromkeys([*earlier, *ran]))
@@ -556,6 +583,7 @@ def train_stages(
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles, seeded
+            class_weight=class_weight,
         ).history
         # Epochs of stage 2 in all: those before an interruption, then those run here.
         ran2 = start - stage1_end + len(history2.get("loss", []))
@@ -664,7 +692,15 @@ def fit(model, datasets, config, callbacks, verbose) -> base.FitResult:
             if saved is not None:
                 backbone.save_weights(saved)
                 print(f"pretrained backbone saved as {PRETRAINED_FILE} (reuse: --weights FILE)")
-    return train_stages(model, datasets.train, datasets.validation, config, callbacks, verbose)
+    return train_stages(
+        model,
+        datasets.train,
+        datasets.validation,
+        config,
+        callbacks,
+        verbose,
+        class_weight=datasets.class_weight,
+    )
 
 
 class HyperModel(base.ConfigHyperModel):
@@ -715,7 +751,25 @@ class HyperModel(base.ConfigHyperModel):
 # --------------------------------------------------------------------------- metrics, report
 
 
+def ten_crop_model(model: keras.Model, config: Config) -> keras.Model:
+    """`model` averaged over ten crops of each `image_size` image, compiled as `model` is.
+
+    The crops are the corners and the centre, `CROP_FRACTION` of the side, and their mirror
+    images (these only with `config.flip`); the model scales each crop back to its input size.
+    """
+    size = config.image_size
+    pixels = keras.Input((size, size, 3))
+    crop = round(CROP_FRACTION * size)
+    crops = TenCrop(crop, flip=config.flip, name="ten_crop")(pixels)
+    outputs = keras.layers.Average(name="average")([model(view) for view in crops])
+    averaged = keras.Model(pixels, outputs, name=f"{model.name}_ten_crop")
+    averaged.compile(loss=SparseCategoricalCrossentropy(), metrics=_metrics(config.num_classes))
+    return averaged
+
+
 def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config) -> dict:
+    if config.ten_crop:
+        model = ten_crop_model(model, config)
     results = model.evaluate(dataset, return_dict=True, verbose=0)
     metrics = {"accuracy": float(results["accuracy"])}
     if "top5_accuracy" in results:
@@ -736,7 +790,9 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 def write_report(
     run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
 ) -> dict:
-    """The test confusion matrix and the misclassified test images."""
+    """The test confusion matrix and the misclassified test images (ten-crop when set)."""
+    if config.ten_crop:
+        model = ten_crop_model(model, config)
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
     names = base.class_names_of(config)

@@ -8,6 +8,7 @@ raises `DataError` with a message fit to show a user.
 """
 
 from i2dl_keras.data.augment import random_affine
+from i2dl_keras.data.color_jitter import color_jitter
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.idx import read_idx
 from i2dl_keras.data.inputs import read_images, read_texts, text_problem
@@ -25,6 +26,7 @@ __all__ = [
     "DataError",
     "Source",
     "adapt_vocabulary",
+    "color_jitter",
     "detect_format",
     "held_out_count",
     "hold_out_test",

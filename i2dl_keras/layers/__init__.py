@@ -25,6 +25,7 @@ from i2dl_keras.layers.prelu import PReLU
 from i2dl_keras.layers.residual_block import ResidualBlock
 from i2dl_keras.layers.salt_pepper_noise import SaltPepperNoise
 from i2dl_keras.layers.simple_rnn_cell import SimpleRNNCell
+from i2dl_keras.layers.ten_crop import TenCrop, ten_crops
 from i2dl_keras.layers.unroll import unroll
 
 __all__ = [
@@ -48,8 +49,10 @@ __all__ = [
     "ResidualBlock",
     "SaltPepperNoise",
     "SimpleRNNCell",
+    "TenCrop",
     "gaussian_corruption",
     "masking_corruption",
     "salt_pepper_corruption",
+    "ten_crops",
     "unroll",
 ]

@@ -1,5 +1,6 @@
 """The digit recognizer end to end: every verb on synthetic data, resume, tuning, export."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -286,3 +287,65 @@ def test_predict_writes_a_table_and_never_replaces_one(trained, tmp_path, capsys
     assert cli.main([*argv[:-1], str(lines)]) == 0
     first = json.loads(lines.read_text().splitlines()[0])
     assert first["label"] == rows[0]["label"] and set(first["probabilities"]) == set(names)
+
+
+def _uniform_image_folder(root, pixel, channels, per_class=10, size=20):
+    """Two classes of `per_class` PNGs, every pixel `pixel` (a grey level or an RGB triple)."""
+    image = np.broadcast_to(np.asarray(pixel, np.uint8), (size, size, channels))
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            tf.io.write_file(str(root / name / f"{i}.png"), tf.io.encode_png(image))
+    return root
+
+
+def test_color_jitter_reaches_the_training_batches(tmp_path):
+    data = _uniform_image_folder(tmp_path / "grey", 100, 1)
+    centres = {}
+    for jitter in (False, True):
+        config = digits.Config(data=str(data), image_size=16, batch_size=32, color_jitter=jitter)
+        x, _ = next(iter(digits.make_datasets(config, "train").train))
+        # The warps keep the centre inside the image, so without jitter it stays at 100.
+        centres[jitter] = x.numpy()[:, 7:9, 7:9, 0]
+    np.testing.assert_allclose(centres[False], 100.0, atol=1e-3)
+    jittered = centres[True]
+    assert jittered.min() >= 0.0 and jittered.max() <= 255.0
+    # One brightness and contrast change per image: the centre moves, by a different amount
+    # in each image.
+    assert np.abs(jittered - 100.0).max() > 10.0 and jittered[:, 0, 0].std() > 5.0
+
+
+def test_color_jitter_needs_augment(tmp_path, capsys):
+    argv = ["digits", "train", *FAST, "--color-jitter", "--output-dir", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "--color-jitter changes training images: it needs --augment" in capsys.readouterr().err
+
+
+def test_five_crop_evaluation_averages_the_five_crops():
+    config = digits.Config(image_size=16, width=8, num_classes=3, class_names=["a", "b", "c"])
+    model = digits.build_model(config)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (6, 16, 16, 1)).astype("float32")
+    labels = np.arange(6) % 3
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    plain = digits.evaluate_model(model, dataset, config)
+    cropped = digits.evaluate_model(model, dataset, dataclasses.replace(config, five_crop=True))
+    # Crops of round(0.9 * 16) = 14 pixels: rows and columns start at 0 or 2, the centre at 1;
+    # no mirror images for digits.
+    starts = ((0, 0), (0, 2), (2, 0), (2, 2), (1, 1))
+    probs = np.mean(
+        [model.predict(images[:, r : r + 14, c : c + 14], verbose=0) for r, c in starts], axis=0
+    )
+    assert cropped["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels), abs=1e-6)
+    loss = -np.mean(np.log(probs[np.arange(6), labels]))
+    assert cropped["loss"] == pytest.approx(loss, abs=1e-5)
+    assert abs(cropped["loss"] - plain["loss"]) > 1e-5
+
+
+def test_evaluate_five_crop_flag(trained, capsys):
+    _, run = trained
+    assert cli.main(["digits", "evaluate", "--model", str(run), "--five-crop", "--json"]) == 0
+    cropped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = json.loads((run / "metrics.json").read_text())["test"]
+    assert set(cropped) == {"accuracy", "loss"}
+    assert abs(cropped["loss"] - saved["loss"]) > 1e-5, "--five-crop did not reach evaluate"

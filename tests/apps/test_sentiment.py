@@ -553,3 +553,22 @@ def test_empty_and_binary_sentences_are_scored_with_a_warning(tmp_path, capsys):
     assert len(caught) == 2
     lines = base.describe_classifications(run, results)
     assert lines[1].endswith("warning: empty text: the prediction reflects no words")
+
+
+def test_class_weight_reaches_the_lstm_training(tmp_path):
+    run = sentiment.train(
+        data="synthetic",
+        output_dir=str(tmp_path),
+        epochs=1,
+        batch_size=32,
+        vocab_size=200,
+        embedding_dim=8,
+        units=4,
+        bidirectional=False,
+        class_weight='{"pos": 3}',
+    )
+    recorded = json.loads((run.path / "metrics.json").read_text())["class_weight"]
+    assert recorded == {
+        str(run.class_names.index("neg")): 1.0,
+        str(run.class_names.index("pos")): 3.0,
+    }

@@ -1,6 +1,7 @@
 """The transfer-learning app: what each stage may change, resuming, weights sources, top-k
 outputs (the app contract common to every app is in `test_api.py`)."""
 
+import dataclasses
 import json
 import warnings
 
@@ -319,6 +320,7 @@ def test_offline_imagenet_fails_fast_naming_the_file(tmp_path, monkeypatch, caps
         (["--classes", "square"], "--classes square: keep at least two classes"),
         (["--classes", "square,3"], None),
         (["--pretrain-classes", "0,0"], "--pretrain-classes 0,0: names a class twice"),
+        (["--color-jitter", "--no-augment"], "--color-jitter changes training images"),
         (
             ["--weights", "none", "--image-size", "32", "--classes", "a,b"],
             "--classes: synthetic",
@@ -496,3 +498,63 @@ def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, tmp_path):
     assert metrics["data"]["class_names"] == ["5", "6", "7", "8", "9"]
     assert metrics["test"]["accuracy"] >= 0.90, metrics["test"]
     assert (run / transfer.PRETRAINED_FILE).is_file()
+
+
+def test_color_jitter_changes_colours_within_its_ranges(tmp_path):
+    # Photos of one colour, RGB (200, 150, 100): flips, rotations and zooms (reflecting at the
+    # borders) leave them uniform, so what changes is the colour jitter alone.
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(20):
+            image = np.broadcast_to(np.array([200, 150, 100], np.uint8), (20, 20, 3))
+            tf.io.write_file(str(tmp_path / name / f"{i}.png"), tf.io.encode_png(image))
+    colours = {}
+    for jitter in (False, True):
+        settings = {**SMALL, "data": str(tmp_path), "batch_size": 64, "augment": True}
+        config = transfer.Config(**settings, color_jitter=jitter)
+        x, _ = next(iter(transfer.make_datasets(config, "train").train))
+        x = x.numpy()
+        assert np.abs(x - x[:, :1, :1]).max() < 0.05  # still one colour each
+        colours[jitter] = x[:, 0, 0]
+    np.testing.assert_allclose(colours[False], [[200, 150, 100]] * len(colours[False]), atol=0.05)
+    r, g, b = colours[True].T
+    # Brightness shifts every channel by one d (up to 0.2 * 255 = 51); saturation keeps the
+    # largest channel (the value) and the hue, and scales (r - b) / r by 2/3 to 1.5.
+    assert np.abs(r - 200).max() <= 51.1 and (r - 200).min() < -15 and (r - 200).max() > 15
+    np.testing.assert_allclose((r - g) / (r - b), 0.5, atol=1e-3)
+    ratio = (r - b) / 100.0
+    assert ratio.min() >= 2 / 3 - 1e-3 and ratio.max() <= 1.5 + 1e-3
+    assert ratio.min() < 0.9 and ratio.max() > 1.1
+
+
+def test_ten_crop_evaluation_averages_the_ten_crops():
+    config = transfer.Config(**SMALL, num_classes=6, ten_crop=True)
+    model = transfer.build_model(config)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (12, 16, 16, 3)).astype("float32")
+    labels = np.arange(12) % 6
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    metrics = transfer.evaluate_model(model, dataset, config)
+    assert list(metrics) == ["accuracy", "top5_accuracy", "loss"]
+    # Crops of round(0.9 * 16) = 14 pixels: rows and columns start at 0 or 2, the centre at 1;
+    # then the same five mirrored.
+    crops = [images[:, r : r + 14, c : c + 14] for r, c in ((0, 0), (0, 2), (2, 0), (2, 2), (1, 1))]
+    crops += [crop[:, :, ::-1] for crop in crops]
+    probs = np.mean([model.predict(crop, verbose=0) for crop in crops], axis=0)
+    assert metrics["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels), abs=1e-6)
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    assert metrics["top5_accuracy"] == pytest.approx(
+        np.mean([y in t for y, t in zip(labels, top5)]), abs=1e-6
+    )
+    assert metrics["loss"] == pytest.approx(
+        -np.mean(np.log(probs[np.arange(12), labels])), abs=1e-5
+    )
+    plain = transfer.evaluate_model(model, dataset, dataclasses.replace(config, ten_crop=False))
+    assert abs(plain["loss"] - metrics["loss"]) > 1e-5
+
+
+def test_evaluate_ten_crop_flag(trained):
+    cropped = trained.evaluate(ten_crop=True)
+    assert set(cropped) >= {"accuracy", "loss"}
+    # The synthetic data has a test split: the run's own metrics are on the same images.
+    assert abs(cropped["loss"] - trained.metrics["loss"]) > 1e-5, "--ten-crop did not reach it"

@@ -10,6 +10,8 @@ with TF Serving's REST API (FastAPI on uvicorn) and gRPC API (the official
   `{"outputs": ...}`), an optional `"signature_name"`, and `{"b64": "..."}` for bytes.
 - gRPC: `PredictionService.Predict` and `GetModelMetadata`, `ModelService.GetModelStatus`.
 
+An encoded image is checked against `max_image_pixels` from its header before it is decoded,
+and a JSON body nested deeper than 64 levels is refused before it is parsed.
 A malformed request gets TF Serving's `{"error": "..."}` with a 4xx status (a gRPC
 `INVALID_ARGUMENT` / `NOT_FOUND`), and the server keeps serving. `ModelRepository` polls the
 folder and swaps in a new version without a restart; `Batcher` groups concurrent requests for
@@ -19,6 +21,7 @@ one signature into one model call. `i2dl serve` is `i2dl_keras.serving.cli.main`
 from i2dl_keras.serving.batching import Batcher
 from i2dl_keras.serving.errors import ServingError
 from i2dl_keras.serving.grpc_service import ModelServicer, PredictionServicer, make_grpc_server
+from i2dl_keras.serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from i2dl_keras.serving.repository import ModelRepository, ModelVersion, read_signature_defs
 from i2dl_keras.serving.rest import (
     DEFAULT_MAX_BODY_BYTES,
@@ -31,6 +34,7 @@ from i2dl_keras.serving.signature import DEFAULT_SIGNATURE, Signature
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "DEFAULT_SIGNATURE",
     "Batcher",
     "ModelRepository",

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from i2dl_keras.serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from i2dl_keras.serving.server import ModelServer
 
 
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-body-mb", type=float, default=32.0, help="largest request in MiB (default: 32)"
     )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        help="most pixels per encoded image, read from its header before decoding; larger "
+        f"images get HTTP 400 (default: {DEFAULT_MAX_IMAGE_PIXELS}, 4096x4096, which a "
+        "12-megapixel photo fits)",
+    )
     return parser
 
 
@@ -87,6 +96,7 @@ def _check(args: argparse.Namespace) -> None:
         ("--num-versions", args.num_versions, 0),
         ("--port", args.port, 0),
         ("--grpc-port", args.grpc_port, 0),
+        ("--max-image-pixels", args.max_image_pixels, 1),
     ):
         if value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
@@ -127,6 +137,7 @@ def main(argv: Sequence[str]) -> int:
         poll_seconds=args.poll_seconds,
         num_versions=args.num_versions,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_image_pixels=args.max_image_pixels,
     )
     try:
         server.serve_forever(echo=lambda text: print(text, flush=True))

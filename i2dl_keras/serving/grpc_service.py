@@ -16,6 +16,7 @@ from tensorflow_serving.apis import (
 )
 
 from i2dl_keras.serving.errors import ServingError
+from i2dl_keras.serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from i2dl_keras.serving.repository import ModelRepository, ModelVersion, version_number
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,16 @@ class PredictionServicer(_GrpcBase, prediction_service_pb2_grpc.PredictionServic
 
     Args:
         repository: The models to serve.
+        max_image_pixels: Most pixels one encoded image of an image input (a string input
+            named like `image_bytes`) may have, by its header; larger is `INVALID_ARGUMENT`
+            before decoding. Defaults to 4096 * 4096.
     """
+
+    def __init__(
+        self, repository: ModelRepository, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ):
+        super().__init__(repository)
+        self.max_image_pixels = max_image_pixels
 
     def Predict(self, request, context):  # noqa: N802 (the proto's name)
         try:
@@ -72,7 +82,7 @@ class PredictionServicer(_GrpcBase, prediction_service_pb2_grpc.PredictionServic
                     raise ServingError(
                         f"input {key!r} is not a readable TensorProto: {exc}"
                     ) from None
-            signature.check(arrays)
+            signature.check(arrays, self.max_image_pixels)
             outputs = model.predict(signature, arrays)
             wanted = list(request.output_filter) or list(outputs)
             unknown = sorted(set(wanted) - set(outputs))
@@ -125,12 +135,18 @@ class ModelServicer(_GrpcBase, model_service_pb2_grpc.ModelServiceServicer):
             self._abort(context, exc)
 
 
-def make_grpc_server(repository: ModelRepository, max_message_bytes: int) -> grpc.Server:
+def make_grpc_server(
+    repository: ModelRepository,
+    max_message_bytes: int,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> grpc.Server:
     """A gRPC server with both services added; the caller adds a port and starts it.
 
     Args:
         repository: The models to serve.
         max_message_bytes: Largest request and response message.
+        max_image_pixels: Most pixels one encoded image may have by its header. Defaults to
+            4096 * 4096.
 
     Returns:
         The `grpc.Server`, not yet bound or started.
@@ -144,7 +160,7 @@ def make_grpc_server(repository: ModelRepository, max_message_bytes: int) -> grp
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(repository), server
+        PredictionServicer(repository, max_image_pixels), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(repository), server)
     return server

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from i2dl_keras.serving.errors import ServingError, not_found
+from i2dl_keras.serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from i2dl_keras.serving.repository import ModelRepository, ModelVersion, version_number
 from i2dl_keras.serving.signature import DEFAULT_SIGNATURE, Signature, check_shape, shape_text
 
@@ -31,6 +32,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 # JSON bodies above this size are parsed off the event loop so small requests are not held up.
 _PARSE_INLINE_BYTES = 256 * 1024
+# Deepest JSON nesting accepted; a predict body needs a handful of levels (object, instances,
+# then one list per tensor axis), and the JSON decoder recurses once per level.
+MAX_JSON_DEPTH = 64
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = np.zeros(256, np.int64)
+_BRACKET_STEP[[ord("["), ord("{")]] = 1
+_BRACKET_STEP[[ord("]"), ord("}")]] = -1
+_DEPTH_CHUNK = 1 << 20
 
 _DTYPE_WORDS = {"f": "numbers", "i": "integers", "u": "non-negative integers", "b": "booleans"}
 
@@ -124,13 +133,17 @@ def _array_to_json(value: np.ndarray, name: str) -> Any:
     return value.tolist()
 
 
-def parse_predict_request(payload: Any, model: ModelVersion) -> tuple[Signature, dict, bool]:
+def parse_predict_request(
+    payload: Any, model: ModelVersion, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> tuple[Signature, dict, bool]:
     """Reads a REST predict body (decoded JSON) for `model`.
 
     Args:
         payload: The decoded body: `{"instances": [...]}` (row format) or `{"inputs": ...}`
             (columnar), with an optional `"signature_name"`; bytes as `{"b64": "..."}`.
         model: The model version the request is for.
+        max_image_pixels: Most pixels one encoded image of an image input (a string input
+            named like `image_bytes`) may have, by its header. Defaults to 4096 * 4096.
 
     Returns:
         `(signature, input arrays, row_format)`, the arrays checked against the signature.
@@ -178,7 +191,7 @@ def parse_predict_request(payload: Any, model: ModelVersion) -> tuple[Signature,
                 f"{signature.name!r}"
             )
     arrays = {key: _json_to_array(v, signature.inputs[key], key) for key, v in columns.items()}
-    signature.check(arrays)
+    signature.check(arrays, max_image_pixels)
     if has_rows and len({a.shape[0] for a in arrays.values()}) > 1:
         raise ServingError("the inputs of the instances have different batch sizes")
     return signature, arrays, has_rows
@@ -245,13 +258,18 @@ def make_rest_app(
     repository: ModelRepository,
     batching: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> FastAPI:
     """The FastAPI application answering TF Serving's REST API from `repository`.
+
+    A body nested deeper than `MAX_JSON_DEPTH` (64) levels is refused before it is decoded.
 
     Args:
         repository: The models to serve.
         batching: Send predictions through the models' batchers. Defaults to `True`.
         max_body_bytes: Largest request body accepted (larger: HTTP 413). Defaults to 32 MiB.
+        max_image_pixels: Most pixels one encoded image may have by its header (larger: HTTP
+            400, before decoding). Defaults to 4096 * 4096.
 
     Returns:
         A FastAPI application, to run with any ASGI server.
@@ -305,9 +323,11 @@ def make_rest_app(
         model = repository.get(name, version_number(version, label))
         body = await _read_body(request, max_body_bytes)
         if len(body) > _PARSE_INLINE_BYTES:
-            signature, arrays, rows = await run_in_threadpool(_parse_body, body, model)
+            signature, arrays, rows = await run_in_threadpool(
+                _parse_body, body, model, max_image_pixels
+            )
         else:
-            signature, arrays, rows = _parse_body(body, model)
+            signature, arrays, rows = _parse_body(body, model, max_image_pixels)
         future = model.submit(signature, arrays) if batching else None
         try:
             if future is not None:
@@ -324,12 +344,37 @@ def make_rest_app(
     return app
 
 
-def _parse_body(body: bytes, model: ModelVersion):
+def _parse_body(body: bytes, model: ModelVersion, max_image_pixels: int):
+    depth = _json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise ServingError(
+            f"the JSON body is nested {depth} levels deep, more than the limit of {MAX_JSON_DEPTH}"
+        )
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ServingError(f"JSON Parse error: {exc}") from None
-    return parse_predict_request(payload, model)
+    return parse_predict_request(payload, model, max_image_pixels)
+
+
+def _json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest, counted without recursion.
+
+    Strings are cut out first so that brackets inside them do not count: with escaped
+    backslashes and then escaped quotes removed, every other piece between quotes is outside a
+    string. What remains is a run of brackets whose running sum of +1 (open) and -1 (close)
+    peaks at the depth.
+    """
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(body.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for start in range(0, len(brackets), _DEPTH_CHUNK):
+        chunk = np.frombuffer(brackets, np.uint8, min(_DEPTH_CHUNK, len(brackets) - start), start)
+        running = depth + np.cumsum(_BRACKET_STEP[chunk])
+        deepest = max(deepest, int(running.max()))
+        depth = int(running[-1])
+    return deepest
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

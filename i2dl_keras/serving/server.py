@@ -13,6 +13,7 @@ import grpc
 import uvicorn
 
 from i2dl_keras.serving.grpc_service import make_grpc_server
+from i2dl_keras.serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from i2dl_keras.serving.repository import ModelRepository
 from i2dl_keras.serving.rest import DEFAULT_MAX_BODY_BYTES, make_rest_app
 
@@ -39,6 +40,9 @@ class ModelServer:
         poll_seconds: How often `root` is checked for new versions; `0` never. Defaults to `1.0`.
         num_versions: Newest versions served per model; `0` all. Defaults to `1`.
         max_body_bytes: Largest request accepted. Defaults to 32 MiB.
+        max_image_pixels: Most pixels one encoded image (an item of a string input named like
+            `image_bytes`) may have; checked on its header before decoding, larger is HTTP 400
+            (`INVALID_ARGUMENT`). Defaults to 4096 * 4096, which a 12-megapixel photo fits.
 
     Example:
 
@@ -61,6 +65,7 @@ class ModelServer:
         poll_seconds: float = 1.0,
         num_versions: int = 1,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ):
         self.root = Path(root)
         self.host = host
@@ -68,6 +73,7 @@ class ModelServer:
         self.grpc_port = grpc_port
         self.poll_seconds = poll_seconds
         self.max_body_bytes = max_body_bytes
+        self.max_image_pixels = max_image_pixels
         self.repository = ModelRepository(
             root,
             num_versions=num_versions,
@@ -76,7 +82,12 @@ class ModelServer:
             batch_timeout=batch_timeout_ms / 1000.0,
             num_batch_threads=num_batch_threads,
         )
-        self.app = make_rest_app(self.repository, batching=batching, max_body_bytes=max_body_bytes)
+        self.app = make_rest_app(
+            self.repository,
+            batching=batching,
+            max_body_bytes=max_body_bytes,
+            max_image_pixels=max_image_pixels,
+        )
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
@@ -114,7 +125,7 @@ class ModelServer:
         self._socket = sock
         self.port = sock.getsockname()[1]
         if self.grpc_port is not None:
-            server = make_grpc_server(self.repository, self.max_body_bytes)
+            server = make_grpc_server(self.repository, self.max_body_bytes, self.max_image_pixels)
             host = f"[{self.host}]" if ":" in self.host else self.host
             try:
                 bound = server.add_insecure_port(f"{host}:{self.grpc_port}")

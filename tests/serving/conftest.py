@@ -42,6 +42,7 @@ SENTIMENT = [
     "--no-bidirectional",
 ]
 MAX_BODY = 64 * 1024
+MAX_IMAGE_PIXELS = 64 * 64
 TIMEOUT = 30.0
 
 
@@ -63,6 +64,13 @@ def _digits_expected(model, pngs):
 def png():
     """`png(seed, size=16)`: the PNG bytes of a random grey image."""
     return _png
+
+
+@pytest.fixture(scope="session")
+def truncated_png():
+    """A 40x40 PNG cut in half: its header reads, its pixel data does not decode."""
+    data = _png(9, size=40)
+    return data[: len(data) // 2]
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +100,16 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server(exported):
-    """A `ModelServer` over `exported` on free ports, with a small body limit."""
+    """A `ModelServer` over `exported` on free ports, with small body and image limits."""
     out, _ = exported
     with ModelServer(
-        out, port=0, grpc_port=0, poll_seconds=0, max_body_bytes=MAX_BODY, batch_timeout_ms=5
+        out,
+        port=0,
+        grpc_port=0,
+        poll_seconds=0,
+        max_body_bytes=MAX_BODY,
+        max_image_pixels=MAX_IMAGE_PIXELS,
+        batch_timeout_ms=5,
     ) as running:
         yield running
 

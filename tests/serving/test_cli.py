@@ -32,6 +32,7 @@ def test_flag_defaults_are_the_server_defaults():
         "num_batch_threads",
         "poll_seconds",
         "num_versions",
+        "max_image_pixels",
     ):
         assert getattr(args, name) == server[name].default, name
     assert args.max_body_mb * 1024 * 1024 == server["max_body_bytes"].default
@@ -101,8 +102,9 @@ def test_serve_rejects_a_missing_folder(tmp_path, capsys):
         (["{root}", "--port", "-1"], "--port must be at least 0, got -1"),
         (["{root}", "--num-batch-threads", "0"], "--num-batch-threads must be at least 1"),
         (["{root}", "--max-body-mb", "0"], "--max-body-mb > 0"),
+        (["{root}", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1, got 0"),
     ],
-    ids=["missing folder", "negative port", "no batch threads", "no body"],
+    ids=["missing folder", "negative port", "no batch threads", "no body", "no pixels"],
 )
 def test_usage_errors_print_one_line_and_return_2(tmp_path, capsys, argv, message):
     argv = [a.format(missing=tmp_path / "nowhere", root=tmp_path) for a in argv]

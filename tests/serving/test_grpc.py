@@ -74,3 +74,28 @@ def test_malformed_grpc_requests_get_status_codes(exported, stub, png, digits_ex
     _, models = exported
     expected = digits_expected(models["digits"], [png(0)]).argmax(-1)
     np.testing.assert_array_equal(class_ids, expected)
+
+
+def _image_request(data: bytes) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "digits"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([data]))
+    return request
+
+
+def test_grpc_image_errors_are_one_sentence(stub, png, truncated_png):
+    cases = [
+        (
+            png(3, size=65),
+            "instance 0 of input 'image_bytes': the PNG image is 65x65 (4,225 pixels), more "
+            "than the limit of 4,096 pixels (--max-image-pixels)",
+        ),
+        (b"hello", "instance 0 of input 'image_bytes': not a PNG/JPEG/GIF/BMP/WebP/JPEG XL image"),
+        (truncated_png, "an image of input 'image_bytes' could not be decoded: "),
+    ]
+    for data, message in cases:
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Predict(_image_request(data), timeout=TIMEOUT)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error.value.details()
+        assert details.startswith(message) and "\n" not in details, details

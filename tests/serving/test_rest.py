@@ -153,3 +153,50 @@ def test_format_predict_response_writes_rows_columns_and_bytes():
     assert columns["scores"] == [[0.25, 0.75], [1.0, 0.0]]
     with pytest.raises(ServingError, match="do not share a batch size"):
         format_predict_response({"a": np.zeros(2), "b": np.zeros(3)}, row_format=True)
+
+
+def test_images_over_the_pixel_limit_are_refused_before_decoding(server, client, png, b64):
+    assert server.max_image_pixels == 64 * 64
+    body = {"instances": [b64(png(1, size=64)), b64(png(2, size=65))]}
+    response = client.post("/v1/models/digits:predict", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "instance 1 of input 'image_bytes': the PNG image is 65x65 (4,225 pixels), "
+        "more than the limit of 4,096 pixels (--max-image-pixels)"
+    }
+    ok = client.post("/v1/models/digits:predict", json={"instances": body["instances"][:1]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_undecodable_bytes_get_one_sentence_not_a_tensorflow_trace(client, b64, truncated_png):
+    not_image = client.post("/v1/models/digits:predict", json={"instances": [b64(b"hello")]})
+    assert not_image.status_code == 400
+    assert not_image.json() == {
+        "error": "instance 0 of input 'image_bytes': not a PNG/JPEG/GIF/BMP/WebP/JPEG XL image"
+    }
+    # The header reads, the pixel data does not: TensorFlow's decoder fails inside the model.
+    truncated = client.post("/v1/models/digits:predict", json={"instances": [b64(truncated_png)]})
+    assert truncated.status_code == 400
+    error = truncated.json()["error"]
+    assert error.startswith("an image of input 'image_bytes' could not be decoded: "), error
+    assert "\n" not in error and "node" not in error and "File " not in error
+
+
+@pytest.mark.parametrize("depth", [65, 30_000])  # 30,000 levels fit the 64 KiB body limit
+def test_json_nested_too_deep_is_refused_without_recursion(client, depth):
+    body = b'{"instances": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    response = client.post("/v1/models/digits:predict", content=body)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": f"the JSON body is nested {depth} levels deep, more than the limit of 64"
+    }
+
+
+def test_json_nesting_counts_brackets_outside_strings_only(client):
+    at_limit = b'{"instances": ' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels: parsed
+    response = client.post("/v1/models/digits:predict", content=at_limit)
+    assert response.status_code == 400
+    assert "nested" not in response.json()["error"]
+    text = "[{" * 200 + '\\"' + "}]" * 200  # brackets and an escaped quote inside a string
+    response = client.post("/v1/models/sentiment:predict", json={"instances": [text]})
+    assert response.status_code == 200, response.text

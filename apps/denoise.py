@@ -924,46 +924,15 @@ def describe_predictions(run: base.Run, results: Sequence[dict]) -> list[str]:
 # --------------------------------------------------------------------------- serving
 
 
-def decode_pixels(encoded: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """Encoded image bytes of any size -> float32 `[size, size, channels]`, 0-255."""
-    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-    image.set_shape([None, None, channels])
-    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-    return tf.clip_by_value(image, 0.0, 255.0)
-
-
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
-    size, channels = config.image_size, config.channels
-
-    def from_pixels(pixels):
+    def outputs(pixels):
         return {"denoised": tf.clip_by_value(model(pixels, training=False), 0.0, 1.0)}
 
-    def from_bytes(image_bytes):
-        # Images of any size are resized here, to be stacked into one batch.
-        pixels = tf.map_fn(
-            lambda b: decode_pixels(b, size, channels),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32),
-        )
-        return from_pixels(pixels)
-
-    return {
-        "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-        "serve_pixels": (
-            from_pixels,
-            [tf.TensorSpec([None, None, None, channels], tf.float32, name="pixels")],
-        ),
-    }
+    return base.image_endpoints(outputs, config.image_size, config.channels)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(config.seed)
-    size, channels = config.image_size, config.channels
-    # Two different sizes show that the bytes signature resizes whatever it is sent.
-    images = [rng.integers(0, 256, (s, s, channels), dtype=np.uint8) for s in (size, size + 12)]
-    encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.integers(0, 256, (3, size + 4, size + 4, channels)).astype(np.float32)
-    return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+    return base.image_check_requests(config.seed, config.image_size, config.channels)
 
 
 train, load, tune = base.app_api(__name__)

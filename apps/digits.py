@@ -86,24 +86,11 @@ class Config(base.ClassesConfig):
             raise base.UsageError("--color-jitter changes training images: it needs --augment")
 
 
-def resize_pixels(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 `[H, W, 1]` image -> float32 `[size, size, 1]` on the 0-255 scale."""
-    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-    return tf.clip_by_value(image, 0.0, 255.0)
-
-
-def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 `[size, size, 1]`, 0-255."""
-    image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
-    image.set_shape([None, None, 1])
-    return resize_pixels(image, size)
-
-
 def make_datasets(config: Config, purpose: str) -> base.Datasets:
     size = config.image_size
 
     def preprocess(image, label):
-        return resize_pixels(image, size), tf.cast(label, tf.int32)
+        return base.resize_pixels(image, size), tf.cast(label, tf.int32)
 
     augment = None
     if config.augment:
@@ -226,37 +213,15 @@ predict_inputs = base.classify_images
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
-    size = config.image_size
-
-    def from_pixels(pixels):
+    def outputs(pixels):
         probabilities = model(pixels, training=False)
         return {"class_ids": tf.argmax(probabilities, axis=-1), "probabilities": probabilities}
 
-    def from_bytes(image_bytes):
-        pixels = tf.map_fn(
-            lambda b: decode_pixels(b, size),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([size, size, 1], tf.float32),
-        )
-        return from_pixels(pixels)
-
-    return {
-        "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-        "serve_pixels": (
-            from_pixels,
-            [tf.TensorSpec([None, None, None, 1], tf.float32, name="pixels")],
-        ),
-    }
+    return base.image_endpoints(outputs, config.image_size, 1)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(config.seed)
-    size = config.image_size
-    # Two different sizes show that the bytes signature resizes whatever it is sent.
-    images = [rng.integers(0, 256, (s, s, 1), dtype=np.uint8) for s in (size, size + 12)]
-    encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.integers(0, 256, (3, size + 4, size + 4, 1)).astype(np.float32)
-    return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+    return base.image_check_requests(config.seed, config.image_size, 1)
 
 
 train, load, tune = base.app_api(__name__)

@@ -821,20 +821,6 @@ def write_report(
 # --------------------------------------------------------------------------- predict, serve
 
 
-def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF bytes of any size -> float32 RGB `[size, size, 3]` in 0-255.
-
-    Resizes as the model's `ImagePreprocessing` does (bilinear, antialiased), which then leaves
-    the pixels as they are: a served image gets the answer `model.predict` gives on it.
-    """
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-
-
-predict_inputs = base.classify_images
-
-
 def describe_predictions(run: base.Run, results: list[dict]) -> list[str]:
     """One line per input: the input, then the `top_k` classes and their probabilities, most
     likely first, tab-separated."""
@@ -847,11 +833,13 @@ def describe_predictions(run: base.Run, results: list[dict]) -> list[str]:
     return lines
 
 
+predict_inputs = base.classify_images
+
+
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
-    size = config.image_size
     k = min(config.top_k, config.num_classes)
 
-    def from_pixels(pixels):
+    def outputs(pixels):
         probabilities = model(pixels, training=False)
         top = tf.math.top_k(probabilities, k=k)
         return {
@@ -861,33 +849,11 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
             "top_k_probabilities": top.values,
         }
 
-    def from_bytes(image_bytes):
-        # Images of different sizes are resized here so that they stack into one batch.
-        pixels = tf.map_fn(
-            lambda b: decode_pixels(b, size),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
-        )
-        return from_pixels(pixels)
-
-    return {
-        "serving_default": (from_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-        "serve_pixels": (
-            from_pixels,
-            [tf.TensorSpec([None, None, None, 3], tf.float32, name="pixels")],
-        ),
-    }
+    return base.image_endpoints(outputs, config.image_size, 3)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(config.seed)
-    size = config.image_size
-    # Two sizes show that the bytes signature resizes whatever it is sent, and pixels of
-    # another size that the model resizes them itself.
-    images = [rng.integers(0, 256, (s, s + 3, 3), dtype=np.uint8) for s in (size, size + 12)]
-    encoded = np.array([tf.io.encode_png(im).numpy() for im in images], dtype=object)
-    pixels = rng.integers(0, 256, (3, size + 4, size + 4, 3)).astype(np.float32)
-    return {"serving_default": {"image_bytes": encoded}, "serve_pixels": {"pixels": pixels}}
+    return base.image_check_requests(config.seed, config.image_size, 3)
 
 
 train, load, tune = base.app_api(__name__)

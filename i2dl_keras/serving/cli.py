@@ -100,6 +100,9 @@ def _check(args: argparse.Namespace) -> None:
     ):
         if value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
+    for flag, value in (("--port", args.port), ("--grpc-port", args.grpc_port)):
+        if value > 65535:
+            raise ValueError(f"{flag} must be a port number from 0 to 65535, got {value}")
     if args.batch_timeout_ms < 0 or args.poll_seconds < 0 or args.max_body_mb <= 0:
         raise ValueError("--batch-timeout-ms and --poll-seconds must be >= 0, --max-body-mb > 0")
 

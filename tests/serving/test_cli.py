@@ -100,11 +100,19 @@ def test_serve_rejects_a_missing_folder(tmp_path, capsys):
     [
         (["{missing}"], "no such folder"),
         (["{root}", "--port", "-1"], "--port must be at least 0, got -1"),
+        (["{root}", "--port", "70000"], "--port must be a port number from 0 to 65535, got 70000"),
         (["{root}", "--num-batch-threads", "0"], "--num-batch-threads must be at least 1"),
         (["{root}", "--max-body-mb", "0"], "--max-body-mb > 0"),
         (["{root}", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1, got 0"),
     ],
-    ids=["missing folder", "negative port", "no batch threads", "no body", "no pixels"],
+    ids=[
+        "missing folder",
+        "negative port",
+        "port too large",
+        "no batch threads",
+        "no body",
+        "no pixels",
+    ],
 )
 def test_usage_errors_print_one_line_and_return_2(tmp_path, capsys, argv, message):
     argv = [a.format(missing=tmp_path / "nowhere", root=tmp_path) for a in argv]

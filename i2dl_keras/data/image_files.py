@@ -1,7 +1,12 @@
-"""Local image data: one folder per class, a folder of unlabelled images, or mask pairs.
+"""Local image data: one folder per class, a folder of unlabelled images, or image/mask pairs.
 
-Decoding happens eagerly in Python with Pillow (see `i2dl_keras.data.images`), so every error
-names its file, and the arrays then feed `tf.data.Dataset.from_tensor_slices`.
+Loading lists the folders and runs a check pass over every file's header and structure
+(`images.probe`, no pixels decoded): unreadable files are named, or skipped with a note, and the
+common size and channel count are chosen. Each split is then a `FileTable` of file names whose
+`tf.data` pipeline reads and decodes the files in parallel as they are needed
+(`images.read_image`), so memory does not grow with the number of files. Masks are the exception
+that proves the rule: their distinct values become the classes, so loading reads every mask once,
+in the same parallel way, keeping only each mask's values.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import tensorflow as tf
 from i2dl_keras.data import images as image_utils
 from i2dl_keras.data import paths
 from i2dl_keras.data.errors import DataError
-from i2dl_keras.data.source import ReadOptions, Source
+from i2dl_keras.data.source import FileTable, ReadOptions, Source
 
 logger = logging.getLogger(__name__)
 
@@ -36,19 +41,6 @@ def _skipped_note(bad: list[str]) -> str:
     return f"skipped {image_utils.plural(len(bad), 'unreadable file')}: {paths.short_list(bad)}"
 
 
-def _decode_or_none(fn, path, options: ReadOptions, bad: list[str], what: str = "image"):
-    """Runs a decode; a file Pillow verified but cannot decode (truncated) is bad too."""
-    try:
-        return fn()
-    except image_utils.READ_ERRORS as err:
-        if not options.skip_bad_files:
-            raise DataError(
-                image_utils.bad_file_message(path, image_utils.read_error_reason(err), what)
-            ) from None
-        bad.append(path)
-        return None
-
-
 def _choose_channels(headers, channels: int | None) -> tuple[int, list[str]]:
     if channels is not None:
         return channels, []
@@ -60,13 +52,23 @@ def _choose_channels(headers, channels: int | None) -> tuple[int, list[str]]:
     return 3, []
 
 
-def _decode_splits(
-    root: str, split_paths: dict[str, list[str]], options: ReadOptions, notes: list[str]
-) -> dict[str, tuple[np.ndarray, list[int]]]:
-    """Probes, then decodes every split's images to one size and channel count.
+def _ignored_note(ignored: list[str]) -> list[str]:
+    if not ignored:
+        return []
+    return [
+        f"ignored {image_utils.plural(len(ignored), 'file')} that are not images: "
+        f"{paths.short_list(ignored)}"
+    ]
 
-    Returns split -> (the stacked `uint8` images, the indices of the files they came from in
-    that split's list); unreadable files are skipped (with a note) or raise, as `options` say.
+
+def _check_splits(
+    root: str, split_paths: dict[str, list[str]], options: ReadOptions, notes: list[str]
+) -> tuple[dict[str, list[tuple[int, image_utils.ImageHeader]]], tuple[int, int], int]:
+    """Checks every split's files and chooses the size and channel count.
+
+    Returns split -> `(index in that split's list, header)` of the readable files, the size
+    `(height, width)` and the channel count; unreadable files are skipped (with a note) or
+    raise, as `options` say.
     """
     all_paths = [p for split in split_paths.values() for p in split]
     logger.info("checking %d images under %s", len(all_paths), root)
@@ -77,36 +79,42 @@ def _decode_splits(
     size, size_notes = image_utils.target_size([h.size for h in good], options.image_size)
     channels, channel_notes = _choose_channels(good, options.channels)
     notes += size_notes + channel_notes
-
     header_of = dict(zip(all_paths, headers))
-    decoded = {}
-    logger.info("decoding %d images to %dx%dx%d", len(good), size[0], size[1], channels)
+    kept = {}
     for split, split_files in split_paths.items():
-        arrays, kept = [], []
-        for i, path in enumerate(split_files):
-            if header_of[path] is None:
-                continue
-            array = _decode_or_none(
-                lambda p=path: image_utils.decode_image(p, size, channels), path, options, bad
-            )
-            if array is not None:
-                arrays.append(array)
-                kept.append(i)
-        if not arrays:
+        rows = [(i, header_of[p]) for i, p in enumerate(split_files) if header_of[p] is not None]
+        if not rows:
             raise DataError(f"No readable images in the {split} split under {root}")
-        decoded[split] = (np.stack(arrays), kept)
+        kept[split] = rows
     if bad:
         notes.append(_skipped_note(bad))
-    return decoded
+    return kept, size, channels
 
 
-def _ignored_note(ignored: list[str]) -> list[str]:
-    if not ignored:
-        return []
-    return [
-        f"ignored {image_utils.plural(len(ignored), 'file')} that are not images: "
-        f"{paths.short_list(ignored)}"
-    ]
+def _image_table(
+    headers: list[image_utils.ImageHeader],
+    size: tuple[int, int],
+    channels: int,
+    labels: list[int] | None,
+) -> FileTable:
+    """The split's files, read as `(image, label)`, or `(image, image)` without labels."""
+    columns = {
+        "path": np.array([h.path for h in headers], dtype=object),
+        "decoder": np.array([h.decoder for h in headers], dtype=np.int32),
+    }
+    if labels is not None:
+        columns["label"] = np.asarray(labels, dtype=np.int64)
+
+    decoders = sorted({h.decoder for h in headers})
+    resize = any(h.size != size for h in headers)
+
+    def read(row):
+        image = image_utils.read_image(
+            row["path"], row["decoder"], size, channels, decoders=decoders, resize=resize
+        )
+        return (image, row["label"]) if labels is not None else (image, image)
+
+    return FileTable(columns, read)
 
 
 def load_image_folders(root: str, options: ReadOptions) -> Source:
@@ -144,17 +152,16 @@ def load_image_folders(root: str, options: ReadOptions) -> Source:
             items += [(os.path.join(class_dir, f), name) for f in images]
         split_files[split] = items
     notes = _ignored_note(ignored)
-    decoded = _decode_splits(
+    kept, size, channels = _check_splits(
         root, {split: [p for p, _ in items] for split, items in split_files.items()}, options, notes
     )
     label_of = {name: i for i, name in enumerate(class_names)}
     datasets, counts = {}, {}
-    for split, (arrays, kept) in decoded.items():
-        labels = [label_of[split_files[split][i][1]] for i in kept]
-        datasets[split] = tf.data.Dataset.from_tensor_slices(
-            (arrays, np.asarray(labels, dtype=np.int64))
-        )
-        counts[split] = len(arrays)
+    for split, rows in kept.items():
+        labels = [label_of[split_files[split][i][1]] for i, _ in rows]
+        table = _image_table([h for _, h in rows], size, channels, labels)
+        datasets[split] = table.dataset()
+        counts[split] = len(table)
     return Source(
         name=f"image folders in {root}",
         task="image_classification",
@@ -187,18 +194,18 @@ def load_unlabelled_images(root: str, options: ReadOptions) -> Source:
             )
         split_files[split] = images
     notes = _ignored_note(ignored)
-    decoded = _decode_splits(root, split_files, options, notes)
-    datasets = {
-        split: tf.data.Dataset.from_tensor_slices(arrays).map(lambda image: (image, image))
-        for split, (arrays, _) in decoded.items()
+    kept, size, channels = _check_splits(root, split_files, options, notes)
+    tables = {
+        split: _image_table([h for _, h in rows], size, channels, None)
+        for split, rows in kept.items()
     }
     return Source(
         name=f"unlabelled images in {root}",
         task="autoencoder",
-        train=datasets["train"],
-        test=datasets.get("test"),
-        validation=datasets.get("validation"),
-        num_examples={split: len(arrays) for split, (arrays, _) in decoded.items()},
+        train=tables["train"].dataset(),
+        test=tables["test"].dataset() if "test" in tables else None,
+        validation=tables["validation"].dataset() if "validation" in tables else None,
+        num_examples={split: len(table) for split, table in tables.items()},
         notes=notes,
     )
 
@@ -244,9 +251,93 @@ def _match_pairs(image_dir: str, mask_dir: str) -> list[tuple[str, str]]:
     ]
 
 
+def _mask_failure(path: str) -> str:
+    """Why a mask that passed the check pass could not be decoded, for the message."""
+    try:
+        with open(path, "rb") as f:
+            image_utils.pillow_mask(f.read())
+    except image_utils.READ_ERRORS as err:
+        return image_utils.read_error_reason(err)
+    return "TensorFlow cannot decode its pixels"
+
+
+def _mask_values(
+    masks: list[image_utils.ImageHeader], size: tuple[int, int], options: ReadOptions
+) -> tuple[dict[int, tuple[np.ndarray, bool]], list[str]]:
+    """Reads every mask once, in parallel: index -> (its distinct raw values, colour).
+
+    Masks that cannot be decoded raise, or are left out and returned as bad paths when
+    `options.skip_bad_files`.
+    """
+    rows = tf.data.Dataset.from_tensor_slices(
+        (
+            np.arange(len(masks), dtype=np.int64),
+            np.array([m.path for m in masks], dtype=object),
+            np.array([m.mask_decoder for m in masks], dtype=np.int32),
+        )
+    )
+
+    decoders = sorted({m.mask_decoder for m in masks})
+
+    def values(index, path, decoder):
+        raw, colour = image_utils.read_mask(path, decoder, size, decoders=decoders)
+        return index, tf.unique(tf.reshape(raw, [-1])).y, colour
+
+    found = {}
+    summaries = rows.map(values, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    for index, distinct, colour in summaries.as_numpy_iterator():
+        found[int(index)] = (distinct, bool(colour))
+    bad = [m.path for i, m in enumerate(masks) if i not in found]
+    if bad and not options.skip_bad_files:
+        raise DataError(image_utils.bad_file_message(bad[0], _mask_failure(bad[0]), "mask"))
+    return found, bad
+
+
+def _pair_table(
+    pairs: list[tuple[image_utils.ImageHeader, image_utils.ImageHeader]],
+    size: tuple[int, int],
+    channels: int,
+    values: np.ndarray,
+    colour: bool,
+) -> FileTable:
+    """The split's image/mask pairs, read as `(image, mask of class ids)`."""
+    columns = {
+        "image": np.array([i.path for i, _ in pairs], dtype=object),
+        "image_decoder": np.array([i.decoder for i, _ in pairs], dtype=np.int32),
+        "mask": np.array([m.path for _, m in pairs], dtype=object),
+        "mask_decoder": np.array([m.mask_decoder for _, m in pairs], dtype=np.int32),
+    }
+
+    image_decoders = sorted({i.decoder for i, _ in pairs})
+    mask_decoders = sorted({m.mask_decoder for _, m in pairs})
+    resize = any(i.size != size for i, _ in pairs)
+
+    def read(row):
+        image = image_utils.read_image(
+            row["image"],
+            row["image_decoder"],
+            size,
+            channels,
+            decoders=image_decoders,
+            resize=resize,
+        )
+        raw, is_colour = image_utils.read_mask(
+            row["mask"], row["mask_decoder"], size, decoders=mask_decoders
+        )
+        if colour:
+            raw = tf.where(is_colour, raw, image_utils.pack_grey(raw))
+        ids = tf.searchsorted(tf.constant(values[None, :]), tf.reshape(raw, [1, -1]))
+        return image, tf.cast(tf.reshape(ids, size), tf.uint8)
+
+    return FileTable(columns, read)
+
+
 def load_image_mask_pairs(root: str, options: ReadOptions) -> Source:
-    """Reads `root/image/*` + `root/label/*` (or per split under `train/`, `test/`)."""
-    notes: list[str] = []
+    """Reads `root/image/*` + `root/label/*` (or per split under `train/`, `test/`).
+
+    The distinct mask values, over all splits and in sorted order, become class ids
+    `0..K-1`; a data set with any colour mask names its classes `#rrggbb`, grey ones too.
+    """
     split_pairs: dict[str, list[tuple[str, str]]] = {}
     for split, folder in paths.split_dirs(root).items():
         dirs = pair_dirs(folder)
@@ -276,59 +367,37 @@ def load_image_mask_pairs(root: str, options: ReadOptions) -> Source:
                 f"Mask {mask_path} is {mh.size[0]}x{mh.size[1]} but its image {image_path} is "
                 f"{ih.size[0]}x{ih.size[1]} (height x width): a mask must match its image"
             )
-        kept[image_path] = ih
+        kept[image_path] = (ih, mh)
     if not kept:
         raise DataError(f"None of the {len(all_pairs):,} image/mask pairs under {root} is readable")
-    headers = list(kept.values())
-    size, size_notes = image_utils.target_size(
+    headers = [ih for ih, _ in kept.values()]
+    size, notes = image_utils.target_size(
         [h.size for h in headers], options.image_size, what="images and masks"
     )
     channels, channel_notes = _choose_channels(headers, options.channels)
-    notes += size_notes + channel_notes
+    notes += channel_notes
 
-    logger.info("decoding %d pairs to %dx%d", len(kept), size[0], size[1])
-    decoded: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    colour = []
-    for split, pairs in split_pairs.items():
-        images, masks = [], []
-        for image_path, mask_path in pairs:
-            if image_path not in kept:
-                continue
-            image = _decode_or_none(
-                lambda p=image_path: image_utils.decode_image(p, size, channels),
-                image_path,
-                options,
-                bad,
-            )
-            mask = _decode_or_none(
-                lambda p=mask_path: image_utils.decode_mask(p, size),
-                mask_path,
-                options,
-                bad,
-                "mask",
-            )
-            if image is None or mask is None:
-                continue
-            images.append(image)
-            masks.append(mask[0])
-            colour.append(mask[1])
-        if not images:
-            raise DataError(f"No readable image/mask pairs in the {split} split under {root}")
-        decoded[split] = (images, masks)
-
-    any_colour = any(colour)
-    flat_masks = [m for _, masks in decoded.values() for m in masks]
-    if any_colour:
-        flags = iter(colour)
-        flat_masks = [m if next(flags) else image_utils.pack_grey(m) for m in flat_masks]
-    id_masks, class_names, mask_notes = image_utils.masks_to_ids(flat_masks, any_colour)
+    logger.info("reading the values of %d masks at %dx%d", len(kept), size[0], size[1])
+    checked = list(kept.values())
+    found, bad_values = _mask_values([mh for _, mh in checked], size, options)
+    bad += bad_values
+    good = {checked[i][0].path: summary for i, summary in found.items()}
+    any_colour = any(colour for _, colour in good.values())
+    distinct = [
+        v if colour or not any_colour else image_utils.pack_grey(v) for v, colour in good.values()
+    ]
+    values = np.unique(np.concatenate(distinct)) if distinct else np.array([], np.int64)
+    class_names, mask_notes = image_utils.mask_class_names(values, any_colour)
     notes += mask_notes
-    datasets, counts, start = {}, {}, 0
-    for split, (images, masks) in decoded.items():
-        ids = id_masks[start : start + len(masks)]
-        start += len(masks)
-        datasets[split] = tf.data.Dataset.from_tensor_slices((np.stack(images), np.stack(ids)))
-        counts[split] = len(images)
+
+    datasets, counts = {}, {}
+    for split, pairs in split_pairs.items():
+        rows = [kept[image_path] for image_path, _ in pairs if image_path in good]
+        if not rows:
+            raise DataError(f"No readable image/mask pairs in the {split} split under {root}")
+        table = _pair_table(rows, size, channels, values.astype(np.int64), any_colour)
+        datasets[split] = table.dataset()
+        counts[split] = len(table)
     if bad:
         notes.append(_skipped_note(bad))
     return Source(

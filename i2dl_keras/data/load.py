@@ -48,10 +48,14 @@ def load_source(
       folder of that name. Nothing is downloaded unless `download=True`.
     * A local file or folder, its format detected from the names in it (`data_format` forces one
       of `idx`, `image_folders`, `unlabelled_images`, `image_mask_pairs`, `text_files`,
-      `text_folders`, `csv`, `tsv`). Local data is decoded into memory with Pillow / NumPy /
-      Python up front, so that every error names its file; `train/`, `validation/` (or `val/`)
-      and `test/` subfolders, when present, become the splits. A folder of images without class
-      subfolders (`unlabelled_images`) serves the `autoencoder` task only.
+      `text_folders`, `csv`, `tsv`). Local images (PNG, JPEG, GIF, BMP, WebP, TIFF) are
+      listed and their headers checked up front, so that a corrupt file is named (or skipped)
+      before training, then read and decoded in parallel inside the `tf.data` pipeline as they
+      are needed, so memory does not grow with the number of files; masks are read once up
+      front to find their classes. Text and IDX files are read into memory. `train/`,
+      `validation/` (or `val/`) and `test/` subfolders, when present, become the splits. A
+      folder of images without class subfolders (`unlabelled_images`) serves the
+      `autoencoder` task only.
 
     Elements: images `uint8 [H, W, C]` with `C` 1 or 3 (`channels` forces one) and `int64` labels;
     segmentation pairs `(uint8 [H, W, C], uint8 [H, W])` with masks of class ids 0..K-1, the
@@ -70,8 +74,8 @@ def load_source(
         data_format: Force the format of a local path. Defaults to `None` (detect).
         encoding: Text encoding of local text files; `None` reads UTF-8 and falls back to
             Latin-1 per file, with a note. Defaults to `None`.
-        skip_bad_files: Skip unreadable images (counted in a note) instead of raising. Defaults
-            to `False`.
+        skip_bad_files: Skip unreadable images (counted in a note) instead of raising: those
+            the header check finds, and masks that fail to decode. Defaults to `False`.
         download: Let TFDS download and prepare data that is not prepared yet. Defaults to
             `False`.
         image_size: `(height, width)` to resize images (and masks) to. Defaults to `None`.

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from i2dl_keras.data.errors import DataError
-from i2dl_keras.data.source import Source
+from i2dl_keras.data.source import Source, file_table
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ def split(
     Exactly `held_out_count(n, fraction)` elements (`round(n * fraction)`, kept within 1..n-1)
     go to `held_out`, chosen by a NumPy permutation seeded with `seed`; both parts keep the input
     order, are disjoint, and together hold every element. The same `ds` order, `fraction` and
-    `seed` always give the same split, whatever TensorFlow's global seed. Each part reads the
-    whole of `ds` and filters it, so `ds` must give the same order every time it is iterated
-    (true of every `Source` split; shuffle after splitting, not before).
+    `seed` always give the same split, whatever TensorFlow's global seed. A split of a local
+    image folder cuts its list of files, so each part reads only its own files; any other `ds`
+    is read whole by each part and filtered, so it must give the same order every time it is
+    iterated (true of every `Source` split; shuffle after splitting, not before).
 
     Args:
         ds: A finite, unbatched dataset.
@@ -78,6 +79,10 @@ def split(
     k = held_out_count(n, fraction)
     chosen = np.zeros(n, dtype=bool)
     chosen[np.random.default_rng(seed).permutation(n)[:k]] = True
+    table = file_table(ds)
+    if table is not None:
+        rest = table.subset(np.flatnonzero(~chosen)).dataset()
+        return rest, table.subset(np.flatnonzero(chosen)).dataset()
     mask = tf.constant(chosen)
 
     def part(keep_held_out: bool, count: int) -> tf.data.Dataset:
@@ -88,6 +93,19 @@ def split(
     return part(False, n - k), part(True, k)
 
 
+def _cache_mode(cache) -> str | None:
+    """`"memory"`, a file path, or None (no cache), from `make_pipeline`'s `cache`."""
+    if cache is True or cache == "memory":
+        return "memory"
+    if cache is False or cache is None:
+        return None
+    if isinstance(cache, str) and cache.strip() and cache != "auto":
+        return cache
+    raise DataError(
+        f"cache must be 'auto', 'memory', a file path, True or False. Received: cache={cache!r}"
+    )
+
+
 def make_pipeline(
     ds: tf.data.Dataset,
     batch_size: int,
@@ -96,7 +114,7 @@ def make_pipeline(
     seed: int = 0,
     preprocess: Callable | None = None,
     augment: Callable | None = None,
-    cache: bool = True,
+    cache: bool | str | None = "auto",
     shuffle_buffer: int | None = None,
     deterministic: bool = False,
     drop_remainder: bool = False,
@@ -108,8 +126,13 @@ def make_pipeline(
     caching (or it would freeze one random draw) and on whole batches, which vectorises it.
 
     * `preprocess(x, y) -> (x, y)` maps every example in parallel.
-    * `cache()` keeps the preprocessed examples in memory (the data here fits).
+    * `cache` keeps the preprocessed examples in memory, in files at a path, or nowhere. The
+      default, `"auto"`, caches in memory except for a split of a local image folder (straight
+      from `load_source`, `split` or `train_val_test`): its files are read and decoded again,
+      in parallel, every epoch, so memory does not grow with the number of files.
     * Training only: a shuffle seeded with `seed`, reshuffled every epoch unless `deterministic`.
+      An uncached image folder split shuffles its list of files before reading them (cheap,
+      and as thorough as a buffer holding every image); anything else shuffles the examples.
       The order also depends on TensorFlow's global seed, as every seeded TF op does: call
       `keras.utils.set_random_seed` first for runs that repeat exactly.
     * `batch(batch_size)`; then, training only, `augment(x, y) -> (x, y)` on each batch.
@@ -126,9 +149,11 @@ def make_pipeline(
         seed: Shuffle seed. Defaults to `0`.
         preprocess: Per-example map `(x, y) -> (x, y)`. Defaults to `None`.
         augment: Per-batch map `(x, y) -> (x, y)`, used only when training. Defaults to `None`.
-        cache: Cache the preprocessed examples in memory. Defaults to `True`.
+        cache: `"auto"` (see above), `"memory"` or `True` (in memory), a file path prefix
+            (`tf.data.Dataset.cache` files, reused by later runs with the same path), or
+            `False` / `None` (no cache). Defaults to `"auto"`.
         shuffle_buffer: Shuffle buffer size; `None` takes the whole dataset up to 10,000
-            examples. Defaults to `None`.
+            examples, or every file of an uncached image folder split. Defaults to `None`.
         deterministic: The same order every epoch and ordered parallel maps. Defaults to
             `False`.
         drop_remainder: Drop the last batch when smaller than `batch_size`. Defaults to `False`.
@@ -137,7 +162,7 @@ def make_pipeline(
         The batched, prefetched dataset.
 
     Raises:
-        DataError: For a batch size or shuffle buffer below 1.
+        DataError: For a batch size or shuffle buffer below 1, or an unknown `cache`.
 
     Example:
 
@@ -159,12 +184,31 @@ def make_pipeline(
             f"shuffle_buffer must be a positive integer or None. "
             f"Received: shuffle_buffer={shuffle_buffer!r}"
         )
+    table = file_table(ds)
+    if isinstance(cache, str) and cache == "auto":
+        mode = None if table is not None else "memory"
+    else:
+        mode = _cache_mode(cache)
     ordered = deterministic or not training
-    if preprocess is not None:
+    streaming = table is not None and mode is None
+    if streaming:
+        # Shuffle file names, not decoded images: the buffer costs bytes per file. Reading,
+        # decoding and `preprocess` run as one parallel map.
+        if preprocess is not None:
+            table = table.map(preprocess)
+        ds = table.elements(
+            shuffle_seed=seed if training else None,
+            shuffle_buffer=shuffle_buffer,
+            reshuffle_each_iteration=not deterministic,
+            deterministic=ordered,
+        )
+    elif preprocess is not None:
         ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered)
-    if cache:
+    if mode == "memory":
         ds = ds.cache()
-    if training:
+    elif mode is not None:
+        ds = ds.cache(mode)
+    if training and not streaming:
         if shuffle_buffer is None:
             n = int(ds.cardinality())
             shuffle_buffer = min(n, MAX_SHUFFLE_BUFFER) if n > 0 else MAX_SHUFFLE_BUFFER

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import weakref
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from i2dl_keras.data.errors import DataError
@@ -44,6 +47,8 @@ class Source:
     `int64` scalars; segmentation pairs are a `uint8 [H, W, C]` image and a `uint8 [H, W]` mask of
     class ids `0..K-1`; text elements are a `tf.string` scalar (UTF-8) and an `int64` label; the
     autoencoder task pairs each image with itself, its reconstruction target, and has no classes.
+    The splits of local image folders hold file names and decode the images as they are iterated
+    (see `FileTable`); the other sources hold their data in memory.
 
     Args:
         name: Human description, e.g. `"MNIST IDX files in /x/mnist"`.
@@ -86,6 +91,96 @@ class ReadOptions:
     seed: int = 0
 
 
+class FileTable:
+    """A split read lazily from files: its rows (file names, ...) and how a row is read.
+
+    A loader that decodes files inside the pipeline keeps one table per split instead of decoded
+    data: `dataset()` slices the rows and maps `read` over them in parallel, so memory holds the
+    file names and a few decoded elements, whatever the number of files. The dataset is recorded
+    (weakly, by identity) so that `split` can cut the row list instead of filtering decoded
+    elements, `make_pipeline` can shuffle file names instead of decoded images, and
+    `images_as_targets` can extend the table; any other transformation of that dataset is an
+    ordinary dataset to them.
+
+    Args:
+        columns: Column name -> 1-D NumPy array, all of one length, e.g. `path`, `label`.
+        read: `row -> element`, a `tf.data` map over a dict of scalar tensors.
+        then: Further per-element maps, applied in order after `read` in the same `tf.data`
+            map (a tuple element is passed as positional arguments, as `Dataset.map` does).
+            Defaults to `()`.
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, np.ndarray],
+        read: Callable,
+        then: tuple[Callable, ...] = (),
+    ):
+        self.columns = {name: np.asarray(values) for name, values in columns.items()}
+        lengths = {len(values) for values in self.columns.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"columns must share one length. Received: lengths={lengths}")
+        self.read = read
+        self.then = tuple(then)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def subset(self, indices: np.ndarray) -> FileTable:
+        """The table of the rows at `indices`, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        columns = {name: values[indices] for name, values in self.columns.items()}
+        return FileTable(columns, self.read, self.then)
+
+    def map(self, fn: Callable) -> FileTable:
+        """The table whose elements are `fn(*element)` of this one's."""
+        return FileTable(self.columns, self.read, (*self.then, fn))
+
+    def elements(
+        self,
+        *,
+        shuffle_seed: int | None = None,
+        shuffle_buffer: int | None = None,
+        reshuffle_each_iteration: bool = True,
+        deterministic: bool | None = None,
+    ) -> tf.data.Dataset:
+        """The rows, shuffled first when `shuffle_seed` is given, read in parallel."""
+        rows = tf.data.Dataset.from_tensor_slices(self.columns)
+        if shuffle_seed is not None:
+            rows = rows.shuffle(
+                shuffle_buffer or len(self),
+                seed=shuffle_seed,
+                reshuffle_each_iteration=reshuffle_each_iteration,
+            )
+        read, then = self.read, self.then
+
+        def element(row):
+            # One map for reading and every later step: one function call per file.
+            value = read(row)
+            for fn in then:
+                value = fn(*value) if isinstance(value, tuple) else fn(value)
+            return value
+
+        return rows.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+    def dataset(self) -> tf.data.Dataset:
+        """The elements in row order, recorded as this table's dataset."""
+        ds = self.elements()
+        _TABLES[ds] = self
+        return ds
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def file_table(ds: tf.data.Dataset | None) -> FileTable | None:
+    """The `FileTable` that made `ds` (itself, not a transformation of it), or None."""
+    try:
+        return _TABLES.get(ds)
+    except TypeError:  # not a dataset (nothing that cannot be weakly referenced is recorded)
+        return None
+
+
 def images_as_targets(source: Source) -> Source:
     """An image classification source as an autoencoder source: `(image, image)`, no classes."""
 
@@ -93,7 +188,12 @@ def images_as_targets(source: Source) -> Source:
         return image, image
 
     def unlabel(ds):
-        return None if ds is None else ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+        if ds is None:
+            return None
+        table = file_table(ds)
+        if table is not None:
+            return table.map(pair).dataset()
+        return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
 
     return dataclasses.replace(
         source,

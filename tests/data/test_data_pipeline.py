@@ -171,3 +171,20 @@ def test_train_val_test_keeps_existing_splits():
     assert val is validation and len(list(train)) == 20 and notes == []
     with pytest.raises(DataError, match="test_fraction"):
         train_val_test(_source(20), test_fraction=1.0)
+
+
+def test_cache_to_files_and_bad_cache_values(tmp_path):
+    calls = tf.Variable(0, dtype=tf.int64)
+
+    def preprocess(x, y):
+        calls.assign_add(1)
+        return x, y
+
+    prefix = str(tmp_path / "cache")
+    cached = make_pipeline(_pairs(10), 4, training=False, preprocess=preprocess, cache=prefix)
+    assert _epoch(cached) == list(range(10)) and _epoch(cached) == list(range(10))
+    assert int(calls.numpy()) == 10
+    assert any(p.name.startswith("cache") for p in tmp_path.iterdir())
+    for bad in (3, "", "  ", 0.5):
+        with pytest.raises(DataError, match="cache must be"):
+            make_pipeline(_pairs(4), 2, training=False, cache=bad)

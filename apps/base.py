@@ -615,6 +615,9 @@ def load(app, path: str | os.PathLike, output_dir: str | os.PathLike | None = No
         model = keras.saving.load_model(model_file)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "not found" in reason.lower() or isinstance(exc, zipfile.BadZipFile):
+            # Keras reports a damaged archive as missing; the file is there.
+            reason = "the file is damaged or not a Keras archive"
         raise UsageError(f"{model_file}: not a readable .keras model ({reason})") from None
     if isinstance(config, ClassesConfig) and ClassNames.of(model):
         names = ClassNames.of(model)

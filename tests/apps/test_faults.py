@@ -83,7 +83,8 @@ def test_damaged_files_are_named(trained, tmp_path, capsys):
     (run / "model.keras").write_bytes((trained.path / "model.keras").read_bytes()[:100])
     (run / "config.json").write_text("{}")
     assert cli.main(["digits", "evaluate", "--model", str(run)]) == 2
-    assert "model.keras: not a readable .keras model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "model.keras: not a readable .keras model (the file is damaged" in err
 
 
 def test_export_writes_where_the_run_lies_not_where_its_config_says(trained, tmp_path):

@@ -497,9 +497,9 @@ def _run_converted(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:
     if format == "onnx":
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return session.run(None, {name: inputs.astype(np.float32)})[0]
+        runtime = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = runtime.get_inputs()[0].name
+        return runtime.run(None, {name: inputs.astype(np.float32)})[0]
     import openvino
 
     compiled = openvino.Core().compile_model(str(path), "CPU")

@@ -294,18 +294,20 @@ def run(argv: Sequence[str], echo=print) -> int:
             for key, value in metrics.items():
                 echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     elif args.verb == "predict":
+        from i2dl_keras.apps import predictions
+
         run_ = base.load(app, args.model, output_dir=args.output_dir)
         output = getattr(args, "output", None)
         if output:
-            base.check_new_table(output)
+            predictions.check_new_table(output)
         # An app may read more inputs from the command line's (sentiment's `@FILE` of lines).
         inputs = getattr(app, "expand_inputs", list)(args.inputs)
         results = run_.predict(inputs, batch_size=args.batch_size)
-        describe = getattr(app, "describe_predictions", base.describe_classifications)
+        describe = getattr(app, "describe_predictions", predictions.describe_classifications)
         for line in describe(run_, results):
             echo(line)
         if output:
-            echo(f"wrote {base.write_classifications(results, output, run_.class_names)}")
+            echo(f"wrote {predictions.write_classifications(results, output, run_.class_names)}")
     elif args.verb == "export":
         if args.quantize and args.format != "tflite":
             raise CliError("--quantize int8 needs --format tflite")

@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from i2dl_keras import metrics as image_metrics
-from i2dl_keras.apps import base, plots
+from i2dl_keras.apps import base, plots, predictions, signatures
 from i2dl_keras.data import read_images
 from i2dl_keras.layers import (
     ImagePreprocessing,
@@ -894,7 +894,7 @@ def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
     uint8 `[image_size, image_size, channels]`, 0-255.
     """
     found = read_images(inputs)
-    outputs = base.predict_grouped(run.model, [pixels for _, pixels in found], batch_size)
+    outputs = predictions.predict_grouped(run.model, [pixels for _, pixels in found], batch_size)
     return [{"input": name, "image": to_uint8(out)} for (name, _), out in zip(found, outputs)]
 
 
@@ -911,9 +911,9 @@ def describe_predictions(run: base.Run, results: Sequence[dict]) -> list[str]:
     `x.png` -> `x.denoised.png`, `array[1]` -> `array-1.denoised.png`, with `-2`, `-3`, ...
     when two inputs share a name.
     """
-    folder = base.fresh_folder(Path(run.config.output_dir) / NAME, PREDICTIONS)
+    folder = predictions.fresh_folder(Path(run.config.output_dir) / NAME, PREDICTIONS)
     lines = []
-    for result, name in zip(results, base.output_stems([r["input"] for r in results])):
+    for result, name in zip(results, predictions.output_stems([r["input"] for r in results])):
         path = folder / f"{name}{DENOISED_SUFFIX}"
         with open(path, "xb") as file:
             file.write(tf.io.encode_png(result["image"]).numpy())
@@ -928,11 +928,11 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
     def outputs(pixels):
         return {"denoised": tf.clip_by_value(model(pixels, training=False), 0.0, 1.0)}
 
-    return base.image_endpoints(outputs, config.image_size, config.channels)
+    return signatures.image_endpoints(outputs, config.image_size, config.channels)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    return base.image_check_requests(config.seed, config.image_size, config.channels)
+    return signatures.image_check_requests(config.seed, config.image_size, config.channels)
 
 
 train, load, tune = base.app_api(__name__)

@@ -28,7 +28,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from i2dl_keras.apps import base, plots
+from i2dl_keras.apps import base, plots, predictions, signatures
 from i2dl_keras.data import random_affine
 from i2dl_keras.data.color_jitter import color_jitter
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
@@ -90,7 +90,7 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
     size = config.image_size
 
     def preprocess(image, label):
-        return base.resize_pixels(image, size), tf.cast(label, tf.int32)
+        return signatures.resize_pixels(image, size), tf.cast(label, tf.int32)
 
     augment = None
     if config.augment:
@@ -209,7 +209,7 @@ def write_report(
     return {"confusion_matrix": confusion, "misclassified": misclassified}
 
 
-predict_inputs = base.classify_images
+predict_inputs = predictions.classify_images
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
@@ -217,11 +217,11 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
         probabilities = model(pixels, training=False)
         return {"class_ids": tf.argmax(probabilities, axis=-1), "probabilities": probabilities}
 
-    return base.image_endpoints(outputs, config.image_size, 1)
+    return signatures.image_endpoints(outputs, config.image_size, 1)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    return base.image_check_requests(config.seed, config.image_size, 1)
+    return signatures.image_check_requests(config.seed, config.image_size, 1)
 
 
 train, load, tune = base.app_api(__name__)

@@ -49,7 +49,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps import base, plots
+from i2dl_keras.apps import base, plots, predictions
 from i2dl_keras.data import DataError
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
 from i2dl_keras.losses.dice import Dice
@@ -838,9 +838,9 @@ def describe_predictions(run: base.Run, results: Sequence[dict]) -> list[str]:
     """
     if not results:
         return []
-    folder = base.fresh_folder(Path(run.config.output_dir) / NAME, "predictions")
+    folder = predictions.fresh_folder(Path(run.config.output_dir) / NAME, "predictions")
     lines = []
-    stems = base.output_stems([r["input"] for r in results])
+    stems = predictions.output_stems([r["input"] for r in results])
     for result, unique in zip(results, stems):
         name, mask, names = result["input"], result["mask"], result["class_names"]
         source = Path(name)

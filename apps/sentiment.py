@@ -50,7 +50,7 @@ import tensorflow as tf
 
 import i2dl_keras.layers
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps import base, plots
+from i2dl_keras.apps import base, plots, predictions
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.data.vocabulary import adapt_vocabulary
@@ -669,7 +669,7 @@ def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
     texts = i2dl_data.read_texts(inputs)
     names = run.class_names
     verbose = base.progress_verbosity() if len(texts) > 4 * batch_size else 0
-    probabilities = base.check_finite(
+    probabilities = predictions.check_finite(
         run.model.predict(tf.constant(texts), batch_size=batch_size, verbose=verbose)
     )
     results = []

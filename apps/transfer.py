@@ -46,7 +46,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from i2dl_keras.apps import base, plots
+from i2dl_keras.apps import base, plots, predictions, signatures
 from i2dl_keras.data import DataError
 from i2dl_keras.data import selection as data_selection
 from i2dl_keras.data.color_jitter import color_jitter
@@ -833,7 +833,7 @@ def describe_predictions(run: base.Run, results: list[dict]) -> list[str]:
     return lines
 
 
-predict_inputs = base.classify_images
+predict_inputs = predictions.classify_images
 
 
 def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.export.Endpoint]:
@@ -849,11 +849,11 @@ def serving_endpoints(model: keras.Model, config: Config) -> dict[str, base.expo
             "top_k_probabilities": top.values,
         }
 
-    return base.image_endpoints(outputs, config.image_size, 3)
+    return signatures.image_endpoints(outputs, config.image_size, 3)
 
 
 def serving_check_requests(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    return base.image_check_requests(config.seed, config.image_size, 3)
+    return signatures.image_check_requests(config.seed, config.image_size, 3)
 
 
 train, load, tune = base.app_api(__name__)

@@ -16,7 +16,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps import base, cli, sentiment
+from i2dl_keras.apps import base, cli, predictions, sentiment
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.losses import SparseCategoricalCrossentropy
@@ -551,7 +551,7 @@ def test_empty_and_binary_sentences_are_scored_with_a_warning(tmp_path, capsys):
         results = run.predict(["a gorgeous film", "   ", "\x00\x01\x02\x03"])
     assert [r.get("warning", "").split(":")[0] for r in results] == ["", "empty text", "not text"]
     assert len(caught) == 2
-    lines = base.describe_classifications(run, results)
+    lines = predictions.describe_classifications(run, results)
     assert lines[1].endswith("warning: empty text: the prediction reflects no words")
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from i2dl_keras.apps import base, cli
+from i2dl_keras.apps import cli, signatures
 from i2dl_keras.serving import ModelServer
 
 DIGITS = [
@@ -56,7 +56,7 @@ def _b64(data: bytes) -> dict:
 
 
 def _digits_expected(model, pngs):
-    pixels = tf.stack([base.decode_resized(tf.constant(p), 16, 1) for p in pngs])
+    pixels = tf.stack([signatures.decode_resized(tf.constant(p), 16, 1) for p in pngs])
     return model(pixels, training=False).numpy()
 
 

@@ -119,7 +119,7 @@ def _read_path(path: str) -> list[tuple[str, np.ndarray]]:
                 os.path.join(root, name)
                 for root, _, names in os.walk(path)
                 for name in names
-                if images.is_image_file(name) or _other_image_suffix(name)
+                if images.is_image_file(name)
             ),
             key=images.natural_key,
         )
@@ -129,10 +129,6 @@ def _read_path(path: str) -> list[tuple[str, np.ndarray]]:
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file or folder")
     return [(path, _read_file(path))]
-
-
-def _other_image_suffix(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith((".webp", ".tif", ".tiff"))
 
 
 def _read_file(path: str) -> np.ndarray:

@@ -3,6 +3,11 @@
 Transfer learning and semi-supervised experiments train on a handful of labelled examples of a
 few classes. These functions cut a loaded `Source` down to that, split by split, before it is
 split and batched; each keeps the elements' order and records what it did in `Source.notes`.
+
+A split of a local image folder is a `FileTable` whose `label` column holds every file's class:
+selection reads that column and cuts the table's rows, so no image is read and the result still
+reads its files as it is iterated. Any other split is iterated once to read its labels and
+filtered.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import tensorflow as tf
 
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.pipeline import split
-from i2dl_keras.data.source import Source
+from i2dl_keras.data.source import FileTable, Source, file_table
 
 __all__ = ["hold_out_test", "sample_per_class", "select_classes"]
 
@@ -31,19 +36,52 @@ def _check_classification(source: Source, what: str) -> None:
         )
 
 
+def _labelled_table(ds: tf.data.Dataset) -> FileTable | None:
+    """The `FileTable` of `ds` when its `label` column is the elements' label, else None."""
+    table = file_table(ds)
+    if table is None or "label" not in table.columns or table.then:
+        return None
+    return table
+
+
 def _labels(ds: tf.data.Dataset) -> np.ndarray:
+    table = _labelled_table(ds)
+    if table is not None:
+        return table.columns["label"].astype(np.int64)
     return np.fromiter(ds.map(lambda x, y: y).as_numpy_iterator(), dtype=np.int64)
+
+
+def _with_labels(table: FileTable, indices: np.ndarray, labels: np.ndarray) -> FileTable:
+    """The rows at `indices` whose elements take their labels from the new `label` column."""
+    rows = table.subset(indices)
+    read = rows.read
+
+    def relabelled(row):
+        x, _ = read(row)
+        return x, row["label"]
+
+    return FileTable({**rows.columns, "label": labels.astype(np.int64)}, relabelled)
 
 
 def _take(ds: tf.data.Dataset, mask: np.ndarray, remap: np.ndarray) -> tf.data.Dataset:
     """The elements where `mask` is true, in order, with labels mapped through `remap`."""
-    keep, table = tf.constant(mask), tf.constant(remap, tf.int64)
+    table = _labelled_table(ds)
+    if table is not None:
+        # Cut the list of files: the images are read only when the result is iterated.
+        indices = np.flatnonzero(mask)
+        old = table.columns["label"][indices].astype(np.int64)
+        new = remap[old]
+        rows = (
+            table.subset(indices) if np.array_equal(new, old) else _with_labels(table, indices, new)
+        )
+        return rows.dataset()
+    keep, lookup = tf.constant(mask), tf.constant(remap, tf.int64)
 
     def kept(index, element):
         return keep[index]
 
     def relabelled(index, element):
-        return element[0], tf.gather(table, tf.cast(element[1], tf.int64))
+        return element[0], tf.gather(lookup, tf.cast(element[1], tf.int64))
 
     picked = ds.enumerate().filter(kept).map(relabelled)
     return picked.apply(tf.data.experimental.assert_cardinality(int(mask.sum())))

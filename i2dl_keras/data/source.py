@@ -103,7 +103,9 @@ class FileTable:
     ordinary dataset to them.
 
     Args:
-        columns: Column name -> 1-D NumPy array, all of one length, e.g. `path`, `label`.
+        columns: Column name -> 1-D NumPy array, all of one length, e.g. `path`, `label`. A
+            `label` column holds the label that `read` gives each row's element, so that class
+            selection can read the labels without reading the files.
         read: `row -> element`, a `tf.data` map over a dict of scalar tensors.
         then: Further per-element maps, applied in order after `read` in the same `tf.data`
             map (a tuple element is passed as positional arguments, as `Dataset.map` does).

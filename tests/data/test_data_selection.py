@@ -1,11 +1,14 @@
 """Class selection: keep some classes, a few labels per class, a test split held out first."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from i2dl_keras.data import DataError, Source, load_source
 from i2dl_keras.data.selection import hold_out_test, sample_per_class, select_classes
+from i2dl_keras.data.source import file_table
 
 
 def _toy(test=True, validation=False):
@@ -108,3 +111,54 @@ def test_segmentation_sources_are_refused():
     source = load_source("synthetic", "segmentation")
     with pytest.raises(DataError, match="needs a classification source"):
         select_classes(source, ["0"])
+
+
+def _in_memory(source):
+    """The source with every split decoded into memory: what selection iterated before."""
+
+    def decoded(ds):
+        if ds is None:
+            return None
+        images, labels = zip(*ds.as_numpy_iterator())
+        return tf.data.Dataset.from_tensor_slices((np.stack(images), np.array(labels)))
+
+    return dataclasses.replace(
+        source,
+        train=decoded(source.train),
+        test=decoded(source.test),
+        validation=decoded(source.validation),
+    )
+
+
+def _select(source):
+    source = hold_out_test(source, 0.25, seed=3)
+    return sample_per_class(select_classes(source, ["c", "0"]), 3, seed=1)
+
+
+def _elements(ds):
+    return [(image.tobytes(), int(label)) for image, label in ds.as_numpy_iterator()]
+
+
+def test_selection_of_an_image_folder_reads_no_image(tmp_path, image_folders):
+    # Each image's pixels say which image it is, so equal elements are the same file.
+    classes = {
+        name: [np.full((8, 8), 10 * k + i) for i in range(6)] for k, name in enumerate("abc")
+    }
+    root = image_folders(tmp_path / "d", classes)
+    expected = _select(_in_memory(load_source(str(root), "image_classification")))
+
+    source = load_source(str(root), "image_classification")
+    away = tmp_path / "away"
+    root.rename(away)  # any read of an image during selection now fails
+    with pytest.raises(tf.errors.NotFoundError):
+        next(iter(source.train))
+    picked = _select(source)
+    away.rename(root)
+
+    for split in ("train", "test"):
+        ds = getattr(picked, split)
+        assert file_table(ds) is not None, f"{split} reads its files as it is iterated"
+        assert _elements(ds) == _elements(getattr(expected, split))
+    assert picked.class_names == expected.class_names == ["c", "a"]
+    assert picked.num_examples == expected.num_examples == {"train": 6, "test": 3}
+    assert picked.notes == expected.notes

@@ -39,6 +39,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 import types
 import typing
@@ -93,6 +94,13 @@ class BaseConfig:
     download: bool = option(False, "let TFDS download the data set (needs network)")
     encoding: str | None = option(None, "text encoding of local text files (default: detect)")
     skip_bad_files: bool = option(False, "skip unreadable files instead of stopping")
+    cache: str = option(
+        "auto",
+        "keep the decoded examples for later epochs: auto (in memory, but image folders are read "
+        "again every epoch), memory (for data that fit in memory), or PATH, a prefix of cache "
+        "files for data that fit on disk (a folder: files in it); runs with the same data "
+        "settings reuse the files, so delete them when the data change",
+    )
     epochs: int = option(20, "most training epochs (early stopping may end sooner)")
     batch_size: int = option(64, "examples per batch")
     learning_rate: float = option(1e-3, "peak learning rate")
@@ -132,10 +140,36 @@ class BaseConfig:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise UsageError(f"--{_flag(name)} must be between 0 and 1, got {value}")
+        _check_cache(self.cache)
 
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+CACHE_MODES = ("auto", "memory")
+
+
+def _check_cache(cache: str) -> None:
+    """Refuses a `--cache` path whose files could not be written."""
+    if cache in CACHE_MODES:
+        return
+    if not cache.strip():
+        raise UsageError("--cache must be auto, memory or a file path prefix, got ''")
+    path = Path(cache).expanduser().absolute()
+    folder = path if path.is_dir() or cache.endswith(("/", os.sep)) else path.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"--cache {cache}: the folder {folder} does not exist; create it or choose a path "
+            "in an existing folder"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".i2dl-cache-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"--cache {cache}: cannot write to the folder {folder}: {exc.strerror or exc}"
+        ) from None
 
 
 @dataclasses.dataclass
@@ -250,6 +284,10 @@ def load_datasets(
 ) -> Datasets:
     """Loads `config.data` and builds the pipelines an app needs.
 
+    The pipelines cache their examples as `config.cache` says (see `make_pipeline`); with a
+    file path, each split has its own files, named after the path, a hash of the settings
+    that decide the examples, and the split.
+
     Args:
         config: The run's config (data source, fractions, batch size, seed).
         task: The data layer's task name.
@@ -266,6 +304,10 @@ def load_datasets(
     Returns:
         The `Datasets`.
     """
+    cache_prefix = _cache_prefix(
+        config,
+        {"task": task, "purpose": purpose, "image_size": image_size, "channels": channels},
+    )
     source = i2dl_data.load_source(
         config.data,
         task,
@@ -282,7 +324,7 @@ def load_datasets(
         source = select(source)
     notes = list(source.notes)
 
-    def pipeline(ds, training):
+    def pipeline(ds, training, split):
         ds = i2dl_data.make_pipeline(
             ds,
             config.batch_size,
@@ -290,6 +332,7 @@ def load_datasets(
             seed=config.seed,
             preprocess=preprocess,
             augment=augment if training else None,
+            cache=config.cache if cache_prefix is None else f"{cache_prefix}-{split}",
             deterministic=config.deterministic,
         )
         # In-memory sources cannot be sharded by file across workers: shard by element.
@@ -308,7 +351,7 @@ def load_datasets(
         return Datasets(
             None,
             None,
-            pipeline(test, False),
+            pipeline(test, False, "test"),
             source.class_names,
             source.name,
             notes,
@@ -326,14 +369,49 @@ def load_datasets(
         for name, ds in (("train", train), ("validation", validation), ("test", test))
     }
     return Datasets(
-        pipeline(train, True),
-        pipeline(validation, False),
-        pipeline(test, False),
+        pipeline(train, True, "train"),
+        pipeline(validation, False, "validation"),
+        pipeline(test, False, "test"),
         source.class_names,
         source.name,
         notes,
         counts,
     )
+
+
+# Settings that do not change which examples a pipeline caches, nor their preprocessing.
+_NOT_DATA = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "patience",
+    "min_epochs",
+    "strategy",
+    "mixed_precision",
+    "output_dir",
+    "overfit_batches",
+    "cache",
+)
+
+
+def _cache_prefix(config: BaseConfig, loading: Mapping[str, Any]) -> str | None:
+    """The prefix of a run's `--cache PATH` files, or `None` when it caches in memory or not.
+
+    The name ends in a hash of the settings that decide the cached examples (the app, the data
+    source, the split fractions and seed, the app's preprocessing settings, ...), so runs with
+    other data settings never read each other's files; runs that differ only in training
+    settings (epochs, learning rate, ...) share them.
+    """
+    if config.cache in CACHE_MODES:
+        return None
+    path = Path(config.cache).expanduser().absolute()
+    prefix = path / "cache" if path.is_dir() else path
+    settings = {k: v for k, v in config_to_dict(config).items() if k not in _NOT_DATA}
+    if os.path.exists(config.data):
+        settings["data"] = os.path.abspath(config.data)
+    settings.update(loading, app=type(config).__module__, worker=distribute.task_name())
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return f"{prefix}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 def _count(ds: tf.data.Dataset) -> int:
@@ -592,7 +670,8 @@ def load(app, path: str | os.PathLike, output_dir: str | os.PathLike | None = No
 
     What the run writes later (exports, predictions) goes under `output_dir`; by default where
     the run folder itself lies (`OUTPUT/APP/run-...` -> `OUTPUT`), never where its stored
-    settings say.
+    settings say. Nor is the training run's `cache` kept: data read for the loaded run are
+    cached as `cache="auto"` does, unless `evaluate` is given another `cache`.
     """
     model_file, run_dir = resolve_model_path(path)
     config_file = run_dir / CONFIG_FILE
@@ -604,7 +683,8 @@ def load(app, path: str | os.PathLike, output_dir: str | os.PathLike | None = No
         )
     values = _read_json_file(config_file)
     known = {f.name for f in dataclasses.fields(app.Config)}
-    values = {k: v for k, v in values.items() if k in known}
+    # Where the training run cached its data belongs to that machine and run, not to the model.
+    values = {k: v for k, v in values.items() if k in known and k != "cache"}
     if output_dir is None:
         in_layout = config_file.is_file() and run_dir.parent.name == app.NAME
         output_dir = run_dir.parent.parent if in_layout else BaseConfig.output_dir

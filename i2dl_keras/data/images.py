@@ -383,12 +383,15 @@ def resize_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 def _dispatch(decoder: tf.Tensor, branches: dict[int, Callable]):
     """Runs the branch of `decoder`, among only the decoders a file list uses.
 
-    A list of one kind of file gets no branching at all, which keeps the per-file work of the
-    pipeline to reading and decoding.
+    A list of one kind of file gets no branching at all, and two kinds one `cond`, which keeps
+    the per-file work of the pipeline to reading and decoding.
     """
     kinds = sorted(branches)
     if len(kinds) == 1:
         return branches[kinds[0]]()
+    if len(kinds) == 2:  # the common JPEG + PNG folder: a `cond` costs less than a switch
+        first = tf.equal(tf.cast(decoder, tf.int32), kinds[0])
+        return tf.cond(first, branches[kinds[0]], branches[kinds[1]])
     position = tf.argmax(tf.equal(tf.constant(kinds, tf.int32), tf.cast(decoder, tf.int32)))
     return tf.switch_case(tf.cast(position, tf.int32), [branches[k] for k in kinds])
 

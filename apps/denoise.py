@@ -122,7 +122,7 @@ PSNR_CAP_DB = 100.0
 class Config(base.BaseConfig):
     """Settings of the denoising autoencoder."""
 
-    epochs: int = base.option(80, "most training epochs (early stopping may end sooner)")
+    epochs: int = base.option(40, "most training epochs (early stopping may end sooner)")
     batch_size: int = base.option(32, "images per batch")
     patience: int = base.option(10, "epochs without validation improvement before stopping")
     learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")

@@ -9,17 +9,20 @@ classes, named by those values unless `--class-names` renames them), or `--data 
 `--encoder mobilenet_v2` (`i2dl_keras.models.mobilenet_v2_unet`: a U-Net decoder on a
 MobileNetV2 encoder, with `--weights imagenet|none|FILE`).
 
-Training takes random crops (`--crop-size`) of images and masks flipped and rotated together
-by Keras' image preprocessing layers (masks by nearest neighbour, so no new class values
-appear), and pixel-wise cross-entropy, optionally class-weighted, Dice, or both (`--loss`).
+Training takes random 256x256 crops (`--crop-size`) of images at least that large (smaller
+ones train whole), flipped and rotated together with their masks by Keras' image
+preprocessing layers (masks by nearest neighbour, so no new class values appear), in batches
+of 4, with Adam on a cosine decay from 2e-3 and pixel-wise cross-entropy plus Dice (`--loss`).
+By default it runs for about 600 optimizer steps (at least 10 epochs) and never stops early:
+the validation split of a small set has too few images to stop on.
 Prediction pads any image to a multiple of the network's stride (mirroring its border) and
 crops the result back; images larger than `--tile-size` are predicted in overlapping tiles of
 which only the centres are kept (the U-Net paper's overlap-tile strategy). `--tta` averages
 the probabilities of each image's 8 flips and transpositions (test-time augmentation).
 
 Metric: intersection over union per class and its mean (`evaluate --json` prints `mean_iou`,
-`iou_per_class` and `pixel_accuracy`). Expect a membrane IoU of about 0.70 and a mean IoU of
-about 0.80 on the membrane data with the recipe of `benchmarks/segmentation.py`.
+`iou_per_class` and `pixel_accuracy`). Expect a membrane IoU of about 0.69 and a mean IoU of
+about 0.79 on the held-out membrane slices with the defaults (`benchmarks/segmentation.py`).
 
 Input contract: images as a decoder gives them (grey or colour, 0-255, any dtype); the model
 converts and scales them and returns per-pixel class probabilities (last axis: the classes).
@@ -28,7 +31,7 @@ converts and scales them and returns per-pixel class probabilities (last axis: t
 ```python
 from i2dl_keras.apps import segmentation
 
-run = segmentation.train(data="../shared/data/membrane", channels=1, crop_size=128)
+run = segmentation.train(data="../shared/data/membrane", channels=1)
 run.predict(["slice.png"])[0]["mask"]  # [H, W] class ids; run.class_names names them
 ```
 """
@@ -84,6 +87,10 @@ MODEL_FIELDS = (
 )
 # TFDS images differ in size; they are resized to this square unless --image-size says otherwise.
 TFDS_IMAGE_SIZE = 128
+# `--epochs none`: as many epochs as about AUTO_STEPS optimizer steps take (many for a set of a
+# few dozen images), and at least AUTO_MIN_EPOCHS passes over a large set.
+AUTO_STEPS = 600
+AUTO_MIN_EPOCHS = 10
 ENCODER_STRIDE = 32
 # Momentum of the batch-norm statistics (PyTorch's default). Keras' 0.99 takes thousands of
 # steps to forget the initial statistics, more than a small segmentation set gives; inference
@@ -115,10 +122,19 @@ class Config(base.ClassesConfig):
         "oxford_iiit_pet",
         "data source: oxford_iiit_pet (TFDS), synthetic, or a folder of image/ + label/ pairs",
     )
-    epochs: int = base.option(40, "most training epochs (early stopping may end sooner)")
-    batch_size: int = base.option(8, "images (or crops) per batch")
-    learning_rate: float = base.option(1e-3, "peak learning rate (cosine decay to 0)")
-    patience: int = base.option(10, "epochs without validation improvement before stopping")
+    epochs: int | None = base.option(
+        None,
+        f"training epochs; none: enough for about {AUTO_STEPS} optimizer steps, at least "
+        f"{AUTO_MIN_EPOCHS}, counted from the training split (the run's config.json records the "
+        "number)",
+    )
+    batch_size: int = base.option(4, "images (or crops) per batch")
+    learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
+    patience: int | None = base.option(
+        None,
+        "epochs without validation improvement before stopping early; none: never (a few "
+        "validation images are too noisy to stop on); the best epoch's weights are restored",
+    )
     model: str = base.option("unet", "architecture", choices=("unet", "fcn"))
     encoder: str = base.option(
         "none",
@@ -162,8 +178,9 @@ class Config(base.ClassesConfig):
         3, "image channels the model takes (images are converted)", choices=(1, 3)
     )
     crop_size: int = base.option(
-        0,
-        "train on random square crops of this size (0: whole images), one place per image; a "
+        256,
+        "train on random square crops of this size, one place per image, where the images are "
+        "at least that large (smaller ones train whole, with a note); 0: whole images; a "
         "multiple of the stride",
     )
     augment: bool = base.option(
@@ -187,8 +204,23 @@ class Config(base.ClassesConfig):
         0, "training images per epoch (set from the data; sizes the learning-rate schedule)"
     )
 
+    def __post_init__(self) -> None:
+        # `--epochs none` and `--patience none` take their numbers once the data has set
+        # `train_examples` (`base.train` does so before building the model), so that the run's
+        # config records what ran.
+        if self.train_examples > 0:
+            if self.epochs is None:
+                self.epochs = auto_epochs(self.train_examples, self.batch_size)
+            if self.patience is None:
+                self.patience = self.epochs
+
     def validate(self) -> None:
-        super().validate()
+        # `None` (the default) is a valid --epochs and --patience here; the base checks numbers.
+        numbers = {
+            "epochs": 1 if self.epochs is None else self.epochs,
+            "patience": 0 if self.patience is None else self.patience,
+        }
+        base.ClassesConfig.validate(dataclasses.replace(self, **numbers))
         # Not `model`: `evaluate --model PATH` hands the run's path over in that field.
         checks = (
             ("encoder", ("none", "mobilenet_v2")),
@@ -255,6 +287,21 @@ class Config(base.ClassesConfig):
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+def auto_epochs(train_examples: int, batch_size: int) -> int:
+    """The epochs of `--epochs none`: about `AUTO_STEPS` optimizer steps, at least
+    `AUTO_MIN_EPOCHS`."""
+    steps_per_epoch = max(1, -(-train_examples // batch_size))
+    return max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // steps_per_epoch))
+
+
+def takes_crops(config: Config, height: int | None, width: int | None) -> bool:
+    """Whether training takes `--crop-size` crops of images of this size (`None`: unknown)."""
+    size = config.crop_size
+    if not size:
+        return False
+    return height is None or width is None or (height >= size and width >= size)
 
 
 def model_stride(config: Config) -> int:
@@ -354,7 +401,7 @@ def joint_augment(config: Config) -> Callable | None:
         }
         if rotate is not None:
             data = rotate(data)
-        if crop is not None:
+        if crop is not None and takes_crops(config, *images.shape[1:3]):
             data = crop_each(data)
         for flip in flips:
             data = flip(data)
@@ -374,6 +421,12 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
         channels=config.channels,
     )
     _check_sizes(config, datasets)
+    height, width = datasets.test.element_spec[0].shape[1:3]
+    if datasets.train is not None and config.crop_size and not takes_crops(config, height, width):
+        datasets.notes.append(
+            f"the images ({height}x{width}) are smaller than --crop-size {config.crop_size}: "
+            "training on whole images"
+        )
     return datasets
 
 
@@ -395,10 +448,6 @@ def _check_sizes(config: Config, datasets: base.Datasets) -> None:
             f"--data {config.data}: images of {height}x{width} are not multiples of {stride}, the "
             f"stride of this network, so it cannot train on them whole; pass --image-size N (a "
             f"multiple of {stride}) to resize them when loading"
-        )
-    if datasets.train is not None and config.crop_size > min(height, width):
-        raise base.UsageError(
-            f"--crop-size {config.crop_size} is larger than the images ({height}x{width})"
         )
 
 
@@ -470,8 +519,11 @@ def compile_segmenter(model: keras.Model, config: Config) -> None:
     """Compiles with Adam on a cosine decay over the planned steps, the `--loss`, pixel accuracy
     and mean IoU."""
     steps_per_epoch = -(-config.train_examples // config.batch_size)
+    epochs = config.epochs
+    if epochs is None:  # no data seen yet: the length `--epochs none` gives an empty set
+        epochs = auto_epochs(config.train_examples, config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=config.epochs * max(1, steps_per_epoch)
+        config.learning_rate, decay_steps=epochs * max(1, steps_per_epoch)
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),

@@ -364,11 +364,15 @@ def test_augmentation_in_the_training_pipeline():
     assert test_images.shape[1:3] == (20, 20)
 
 
+def test_images_smaller_than_the_crop_train_whole():
+    config = segmentation.Config(data="synthetic", depth=2, crop_size=40, batch_size=8)
+    datasets = segmentation.make_datasets(config, "train")
+    assert any("smaller than --crop-size 40: training on whole images" in n for n in datasets.notes)
+    images, masks = next(iter(datasets.train))
+    assert images.shape[1:3] == (16, 16) and masks.shape[1:] == (16, 16)
+
+
 def test_bad_settings_name_the_flag(tmp_path):
-    with pytest.raises(base.UsageError, match="--crop-size 40 is larger than the images"):
-        segmentation.make_datasets(
-            segmentation.Config(data="synthetic", depth=2, crop_size=40), "train"
-        )
     with pytest.raises(base.UsageError, match="--crop-size must be 0 or a positive multiple of 4"):
         segmentation.Config(data="synthetic", depth=2, crop_size=10).validate()
     with pytest.raises(base.UsageError, match="--depth must be at least 3"):

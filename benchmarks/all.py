@@ -36,7 +36,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "denoise": (
         ["--data", "{data}/mnist", "--recipes", "conv"],
         [
-            *("--epochs", "2", "--classify-draws", "1", "--classify-augment", "0"),
+            *("--epochs", "2", "--reference-epochs", "1", "--classify-draws", "1"),
+            *("--classify-augment", "0"),
             *("--classify-dropouts", "0.5,0.8", "--classify-finetune-rates", "0.1,1"),
         ],
     ),
@@ -46,7 +47,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "segmentation": (
         ["--data", "{data}/membrane"],
-        ["--epochs", "2", "--steps", "3", "--crop-size", "128"],
+        ["--epochs", "2", "--steps", "3", "--crop-size", "128", "--reference-steps", "3"],
     ),
     "transfer": (
         ["--data", "{data}/mnist"],

@@ -2,6 +2,7 @@
 head, the CLI's @FILE inputs, ensembles and the n-gram member, masking, the two LSTMs, bucketing."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,8 +22,8 @@ from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.losses import SparseCategoricalCrossentropy
 
-# Tiny and one-directional: tracing a bidirectional LSTM costs seconds per graph; the
-# bidirectional model is checked without training below.
+# Tiny, one LSTM model and one-directional: tracing a bidirectional LSTM costs seconds per
+# graph; the bidirectional model is checked without training below.
 TINY = [
     "--epochs",
     "1",
@@ -35,6 +36,8 @@ TINY = [
     "--units",
     "4",
     "--no-bidirectional",
+    "--members",
+    "1",
 ]
 FAST = ["--data", "synthetic", *TINY]
 TEXTS = [
@@ -52,7 +55,10 @@ def _runs(root):
 
 
 def _config(**kwargs) -> sentiment.Config:
-    values = dict(data="synthetic", vocab_size=50, embedding_dim=6, units=5)
+    # One LSTM model unless a test asks for members or the n-gram member.
+    values = dict(
+        data="synthetic", vocab_size=50, embedding_dim=6, units=5, members=1, ngram_member=False
+    )
     values.update(kwargs)
     return sentiment.Config(**values)
 
@@ -75,6 +81,8 @@ def trained(tmp_path_factory):
         embedding_dim=8,
         units=4,
         bidirectional=False,
+        members=1,  # the single LSTM model, whose head the tests below read
+        ngram_member=False,
         output_dir=str(out),
     )
 
@@ -314,6 +322,16 @@ def test_ngram_member_trains_saves_and_exports(tmp_path, members):
         sentiment.build_model(_config(num_classes=3, ngram_member=True))
 
 
+def test_ngram_member_is_on_by_default_for_two_classes_only():
+    # The turnkey default: the app's own Config, nothing set but the data and small sizes.
+    two = sentiment.Config(data="synthetic", vocab_size=50, embedding_dim=6, units=5)
+    assert two.ngram_member is None and sentiment.uses_ngram_member(two)
+    assert isinstance(sentiment.ngram_member(sentiment.build_model(two)), NBSVMClassifier)
+    three = sentiment.build_model(dataclasses.replace(two, num_classes=3))
+    assert sentiment.ngram_member(three) is None, "more classes: the LSTM alone, no error"
+    assert not sentiment.uses_ngram_member(dataclasses.replace(two, ngram_member=False))
+
+
 def test_pooled_examples_do_not_depend_on_the_pipeline_order():
     # An ensemble's parts are dealt from this order, so a resumed run deals the same parts.
     texts = np.array([t.encode() for t in TEXTS], dtype=object)
@@ -526,7 +544,7 @@ def test_tune_tiny_search_then_retrain(tmp_path):
 @pytest.mark.slow
 def test_rt_polarity_reaches_72_percent(shared_data, tmp_path):
     argv = ["sentiment", "train", "--data", str(shared_data / "rt-polarity")]
-    assert cli.main([*argv, "--epochs", "6", "--output-dir", str(tmp_path)]) == 0
+    assert cli.main([*argv, "--output-dir", str(tmp_path)]) == 0
     (run,) = _runs(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["num_examples"]["test"] == 1600
@@ -545,6 +563,7 @@ def test_empty_and_binary_sentences_are_scored_with_a_warning(tmp_path, capsys):
         embedding_dim=8,
         units=4,
         bidirectional=False,
+        members=1,
     )
     with warnings_module.catch_warnings(record=True) as caught:
         warnings_module.simplefilter("always")
@@ -565,6 +584,7 @@ def test_class_weight_reaches_the_lstm_training(tmp_path):
         embedding_dim=8,
         units=4,
         bidirectional=False,
+        members=1,
         class_weight='{"pos": 3}',
     )
     recorded = json.loads((run.path / "metrics.json").read_text())["class_weight"]

@@ -52,7 +52,9 @@ def load_source(
       listed and their headers checked up front, so that a corrupt file is named (or skipped)
       before training, then read and decoded in parallel inside the `tf.data` pipeline as they
       are needed, so memory does not grow with the number of files; masks are read once up
-      front to find their classes. Text and IDX files are read into memory. `train/`,
+      front to find their classes. Class folders of text files and CSV/TSV
+      tables stream the same way (file names or row offsets up front, text read in the
+      pipeline); one-file-per-class line files and IDX files are read into memory. `train/`,
       `validation/` (or `val/`) and `test/` subfolders, when present, become the splits. A
       folder of images without class subfolders (`unlabelled_images`) serves the
       `autoencoder` task only.

@@ -49,10 +49,11 @@ def split(
     Exactly `held_out_count(n, fraction)` elements (`round(n * fraction)`, kept within 1..n-1)
     go to `held_out`, chosen by a NumPy permutation seeded with `seed`; both parts keep the input
     order, are disjoint, and together hold every element. The same `ds` order, `fraction` and
-    `seed` always give the same split, whatever TensorFlow's global seed. A split of a local
-    image folder cuts its list of files, so each part reads only its own files; any other `ds`
-    is read whole by each part and filtered, so it must give the same order every time it is
-    iterated (true of every `Source` split; shuffle after splitting, not before).
+    `seed` always give the same split, whatever TensorFlow's global seed. A split of a
+    `FileTable` source (local image or text folders, CSV/TSV tables) cuts its list of rows, so
+    each part reads only its own files; any other `ds` is read whole by each part and filtered,
+    so it must give the same order every time it is iterated (true of every `Source` split;
+    shuffle after splitting, not before).
 
     Args:
         ds: A finite, unbatched dataset.
@@ -127,12 +128,13 @@ def make_pipeline(
 
     * `preprocess(x, y) -> (x, y)` maps every example in parallel.
     * `cache` keeps the preprocessed examples in memory, in files at a path, or nowhere. The
-      default, `"auto"`, caches in memory except for a split of a local image folder (straight
+      default, `"auto"`, caches in memory except for a split of a `FileTable` source (straight
       from `load_source`, `split` or `train_val_test`): its files are read and decoded again,
       in parallel, every epoch, so memory does not grow with the number of files.
     * Training only: a shuffle seeded with `seed`, reshuffled every epoch unless `deterministic`.
-      An uncached image folder split shuffles its list of files before reading them (cheap,
-      and as thorough as a buffer holding every image); anything else shuffles the examples.
+      An uncached `FileTable` split shuffles its list of files or rows before reading them
+      (cheap, and as thorough as a buffer holding every example); anything else shuffles the
+      examples.
       The order also depends on TensorFlow's global seed, as every seeded TF op does: call
       `keras.utils.set_random_seed` first for runs that repeat exactly.
     * `batch(batch_size)`; then, training only, `augment(x, y) -> (x, y)` on each batch.
@@ -153,7 +155,7 @@ def make_pipeline(
             (`tf.data.Dataset.cache` files, reused by later runs with the same path), or
             `False` / `None` (no cache). Defaults to `"auto"`.
         shuffle_buffer: Shuffle buffer size; `None` takes the whole dataset up to 10,000
-            examples, or every file of an uncached image folder split. Defaults to `None`.
+            examples, or every row of an uncached `FileTable` split. Defaults to `None`.
         deterministic: The same order every epoch and ordered parallel maps. Defaults to
             `False`.
         drop_remainder: Drop the last batch when smaller than `batch_size`. Defaults to `False`.

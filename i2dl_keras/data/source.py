@@ -47,8 +47,9 @@ class Source:
     `int64` scalars; segmentation pairs are a `uint8 [H, W, C]` image and a `uint8 [H, W]` mask of
     class ids `0..K-1`; text elements are a `tf.string` scalar (UTF-8) and an `int64` label; the
     autoencoder task pairs each image with itself, its reconstruction target, and has no classes.
-    The splits of local image folders hold file names and decode the images as they are iterated
-    (see `FileTable`); the other sources hold their data in memory.
+    The splits of local image folders, text folders and CSV/TSV tables hold file names (or row
+    offsets) and read them as they are iterated (see `FileTable`); the other sources hold their
+    data in memory.
 
     Args:
         name: Human description, e.g. `"MNIST IDX files in /x/mnist"`.

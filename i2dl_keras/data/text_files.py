@@ -3,23 +3,27 @@
 Text is read as UTF-8 (a byte-order mark is dropped). A file that is not valid UTF-8 is read as
 Latin-1 instead, which maps every byte to a character and so never loses anything, and a note
 says which files were; `encoding=` forces one codec for every file. Examples reach `tf.data` as
-UTF-8 `tf.string` scalars.
+UTF-8 `tf.string` scalars, stripped of surrounding white space; empty ones are left out.
+
+Class folders and tables stream: loading checks every file or row once and keeps only file
+names, or row offsets and labels, in a `FileTable`, and the `tf.data` pipeline reads the texts
+as it needs them (see `text_stream`), so memory does not grow with the size of the data.
+One-file-per-class text (a few files of one example per line) is read into memory.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from i2dl_keras.data import paths
+from i2dl_keras.data import paths, text_stream
 from i2dl_keras.data.errors import DataError
 from i2dl_keras.data.images import is_image_file, plural
-from i2dl_keras.data.source import ReadOptions, Source
+from i2dl_keras.data.source import FileTable, ReadOptions, Source
+from i2dl_keras.data.text_stream import Decoder
 
 logger = logging.getLogger(__name__)
 
@@ -28,50 +32,6 @@ LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target", "category", 
 
 # aclImdb keeps unlabelled reviews in `unsup/` beside `neg/` and `pos/`.
 _UNLABELLED_FOLDERS = ("unsup", "unsupervised", "unlabeled", "unlabelled")
-
-
-class _Decoder:
-    """Decodes files with the asked encoding, or UTF-8 falling back to Latin-1; remembers which."""
-
-    def __init__(self, encoding: str | None):
-        self.encoding = encoding
-        self.latin1: list[str] = []
-
-    def __call__(self, path: str) -> str:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError as err:
-            raise DataError(f"Cannot read text file {path}: {err.strerror or err}") from None
-        if self.encoding is not None:
-            try:
-                return raw.decode(self.encoding)
-            except UnicodeDecodeError as err:
-                raise DataError(
-                    f"{path} is not valid {self.encoding} (byte {err.start:,}: "
-                    f"{raw[err.start : err.start + 1].hex()}); pass the file's real encoding"
-                ) from None
-        if b"\x00" in raw[:4096]:
-            # Latin-1 decodes any bytes at all, so without this check a stray binary file would
-            # become "text" silently. (UTF-16 text has NUL bytes too: pass encoding="utf-16".)
-            raise DataError(
-                f"{path} looks binary (it holds NUL bytes), not like text; remove it, or pass "
-                "its encoding (--encoding) if it is UTF-16/32 text"
-            )
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            self.latin1.append(path)
-            return raw.decode("latin-1")
-
-    def notes(self) -> list[str]:
-        if not self.latin1:
-            return []
-        return [
-            f"decoded {plural(len(self.latin1), 'file')} as Latin-1 because "
-            f"{'it is' if len(self.latin1) == 1 else 'they are'} not valid UTF-8: "
-            f"{paths.short_list(self.latin1)}; pass an encoding (--encoding) to override"
-        ]
 
 
 def _lines(text: str) -> list[str]:
@@ -109,7 +69,7 @@ def _sorted_classes(names) -> list[str]:
 
 def load_text_files(root: str, options: ReadOptions) -> Source:
     """Reads one file per class, one example per line (e.g. `rt-polarity.pos`, `.neg`)."""
-    decode = _Decoder(options.encoding)
+    decode = Decoder(options.encoding)
     split_examples: dict[str, dict[str, list[str]]] = {}
     for split, folder in paths.split_dirs(root).items():
         files = [f for f in paths.data_files(folder) if not is_image_file(f)]
@@ -130,25 +90,22 @@ def load_text_files(root: str, options: ReadOptions) -> Source:
     return _source_from_classes(root, "text files", split_examples, decode.notes())
 
 
-def _source_from_classes(root, kind, split_examples, notes) -> Source:
-    class_names = _sorted_classes(split_examples["train"])
-    for split, by_class in split_examples.items():
+def _checked_classes(root: str, split_classes: dict[str, dict]) -> list[str]:
+    """The training split's classes, sorted; other splits must not add any."""
+    class_names = _sorted_classes(split_classes["train"])
+    for split, by_class in split_classes.items():
         extra = set(by_class) - set(class_names)
         if extra:
             raise DataError(
                 f"The {split} split under {root} has classes the training split lacks: "
                 f"{paths.short_list(sorted(extra))}"
             )
-    datasets, counts = {}, {}
-    for split, by_class in split_examples.items():
-        texts, labels = [], []
-        for name, examples in by_class.items():
-            texts += examples
-            labels += [class_names.index(name)] * len(examples)
-        datasets[split] = _dataset(texts, labels)
-        counts[split] = len(texts)
+    return class_names
+
+
+def _text_source(name, class_names, datasets, counts, notes) -> Source:
     return Source(
-        name=f"{kind} in {root}",
+        name=name,
         task="text_classification",
         train=datasets["train"],
         test=datasets.get("test"),
@@ -159,10 +116,49 @@ def _source_from_classes(root, kind, split_examples, notes) -> Source:
     )
 
 
+def _source_from_classes(root, kind, split_examples, notes) -> Source:
+    class_names = _checked_classes(root, split_examples)
+    datasets, counts = {}, {}
+    for split, by_class in split_examples.items():
+        texts, labels = [], []
+        for name, examples in by_class.items():
+            texts += examples
+            labels += [class_names.index(name)] * len(examples)
+        datasets[split] = _dataset(texts, labels)
+        counts[split] = len(texts)
+    return _text_source(f"{kind} in {root}", class_names, datasets, counts, notes)
+
+
+def _file_table(rows: list[tuple[str, int, int]], encoding: str | None) -> FileTable:
+    """A split of class folders, `(path, decoding mode, label)` per file, read as `(text, y)`.
+
+    The table holds the modes only when they differ from file to file.
+    """
+    columns = {
+        # File names as bytes, so that names that are not valid UTF-8 reach the file system.
+        "path": np.array([os.fsencode(path) for path, _, _ in rows], dtype=object),
+        "label": np.array([label for _, _, label in rows], dtype=np.int64),
+    }
+    modes = sorted({mode for _, mode, _ in rows}) or [text_stream.MODE_UTF8]
+    if len(modes) > 1:
+        columns["mode"] = np.array([mode for _, mode, _ in rows], dtype=np.int32)
+
+    def read(row):
+        raw = tf.io.read_file(row["path"])
+        mode = row.get("mode", modes[0])
+        return text_stream.decode_text(raw, mode, modes, encoding), row["label"]
+
+    return FileTable(columns, read)
+
+
 def load_text_folders(root: str, options: ReadOptions) -> Source:
-    """Reads one folder per class with one file per example (the aclImdb layout)."""
-    decode = _Decoder(options.encoding)
-    split_examples: dict[str, dict[str, list[str]]] = {}
+    """Lists one folder per class with one file per example (the aclImdb layout), streamed.
+
+    Every file is read and decoded once here, to name undecodable files and leave out empty
+    ones; the splits are `FileTable`s of the remaining files, read again in the pipeline.
+    """
+    decode = Decoder(options.encoding)
+    split_rows: dict[str, dict[str, list[tuple[str, int]]]] = {}
     for split, folder in paths.split_dirs(root).items():
         classes = [c for c in paths.subfolders(folder) if c.lower() not in _UNLABELLED_FOLDERS]
         if not classes:
@@ -170,16 +166,30 @@ def load_text_folders(root: str, options: ReadOptions) -> Source:
                 f"{folder} has no class subfolders: expected one subfolder per class (e.g. neg/, "
                 "pos/), each holding one text file per example"
             )
-        split_examples[split] = {}
+        split_rows[split] = {}
         for name in classes:
             class_dir = os.path.join(folder, name)
             files = paths.data_files(class_dir)
             if not files:
                 raise DataError(f"Class folder {class_dir} holds no text files")
-            texts = [decode(os.path.join(class_dir, f)).strip() for f in files]
-            split_examples[split][name] = [t for t in texts if t]
-            logger.info("read %d files of class %r from %s", len(files), name, class_dir)
-    return _source_from_classes(root, "text folders", split_examples, decode.notes())
+            kept = []
+            for file in files:
+                path = os.path.join(class_dir, file)
+                if decode(path).strip():
+                    kept.append((path, decode.last_mode()))
+            split_rows[split][name] = kept
+            logger.info("checked %d files of class %r in %s", len(files), name, class_dir)
+    class_names = _checked_classes(root, split_rows)
+    datasets, counts = {}, {}
+    for split, by_class in split_rows.items():
+        rows = [
+            (path, mode, class_names.index(name))
+            for name, kept in by_class.items()
+            for path, mode in kept
+        ]
+        datasets[split] = _file_table(rows, options.encoding).dataset()
+        counts[split] = len(rows)
+    return _text_source(f"text folders in {root}", class_names, datasets, counts, decode.notes())
 
 
 def csv_files(path: str, extension: str) -> dict[str, str]:
@@ -218,36 +228,11 @@ def _find_column(header: list[str], wanted, path: str, what: str) -> int:
     )
 
 
-def _read_table(path: str, delimiter: str, decode: _Decoder) -> tuple[list[str], list[str], int]:
-    """(texts, raw labels, rows skipped for empty text)."""
-    reader = csv.reader(io.StringIO(decode(path), newline=""), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path} is empty: expected a header row, then one example per row")
-        text_col = _find_column(header, TEXT_COLUMNS, path, "text")
-        label_col = _find_column(header, LABEL_COLUMNS, path, "label")
-        texts, labels, skipped = [], [], 0
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(
-                    f"{path}, line {reader.line_num}: {len(row)} fields where the header has "
-                    f"{len(header)}"
-                )
-            label = row[label_col].strip()
-            if not label:
-                raise DataError(f"{path}, line {reader.line_num}: empty label")
-            text = row[text_col].strip()
-            if not text:
-                skipped += 1
-                continue
-            texts.append(text)
-            labels.append(label)
-    except csv.Error as err:
-        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({err})") from None
-    return texts, labels, skipped
+def _columns(header: list[str], path: str) -> tuple[int, int]:
+    return (
+        _find_column(header, TEXT_COLUMNS, path, "text"),
+        _find_column(header, LABEL_COLUMNS, path, "label"),
+    )
 
 
 def _as_int(value: str) -> int | None:
@@ -257,58 +242,82 @@ def _as_int(value: str) -> int | None:
         return None
 
 
-def load_table(path: str, delimiter: str, options: ReadOptions) -> Source:
-    """Reads a CSV or TSV file (or `train.csv` + `test.csv`) with a header row."""
-    decode = _Decoder(options.encoding)
-    extension = ".tsv" if delimiter == "\t" else ".csv"
-    tables = csv_files(path, extension)
-    raw, notes, skipped = {}, [], 0
-    for split, file in tables.items():
-        texts, labels, n_skipped = _read_table(file, delimiter, decode)
-        if not texts:
-            raise DataError(f"{file} holds no examples")
-        raw[split] = (texts, labels)
-        skipped += n_skipped
-        logger.info("read %d rows from %s", len(texts), file)
-    if skipped:
-        notes.append(f"skipped {plural(skipped, 'row')} with empty text")
-
-    all_labels = [label for _, labels in raw.values() for label in labels]
+def _class_ids(indexes: dict[str, text_stream.TableIndex], train_file: str):
+    """Class names, a lookup of class id by label code per split, and notes."""
+    all_labels = {label for index in indexes.values() for label in index.labels}
     as_ints = [_as_int(label) for label in all_labels]
+    notes = []
     if all(v is not None for v in as_ints) and min(as_ints) >= 0:
         class_names = [str(i) for i in range(max(as_ints) + 1)]
-        to_id = {label: int(label) for label in set(all_labels)}
+        to_id = {label: int(label) for label in all_labels}
+    elif all(v is not None for v in as_ints):
+        values = sorted({int(label) for label in all_labels})
+        class_names = [str(v) for v in values]
+        to_id = {label: values.index(int(label)) for label in all_labels}
+        notes.append(
+            "mapped the integer labels "
+            + ", ".join(class_names)
+            + f" to class ids 0..{len(values) - 1}"
+        )
     else:
-        if all(v is not None for v in as_ints):
-            values = sorted({int(label) for label in all_labels})
-            class_names = [str(v) for v in values]
-            to_id = {label: values.index(int(label)) for label in set(all_labels)}
-            notes.append(
-                "mapped the integer labels "
-                + ", ".join(class_names)
-                + f" to class ids 0..{len(values) - 1}"
+        train_labels = set(indexes["train"].labels)
+        unknown = all_labels - train_labels
+        if unknown:
+            raise DataError(
+                f"Labels {paths.short_list(sorted(unknown))} appear outside {train_file} "
+                "but never in it"
             )
-        else:
-            train_labels = set(raw["train"][1])
-            unknown = set(all_labels) - train_labels
-            if unknown:
-                raise DataError(
-                    f"Labels {paths.short_list(sorted(unknown))} appear outside {tables['train']} "
-                    "but never in it"
-                )
-            class_names = _sorted_classes(train_labels)
-            to_id = {name: i for i, name in enumerate(class_names)}
-    datasets, counts = {}, {}
-    for split, (texts, labels) in raw.items():
-        datasets[split] = _dataset(texts, [to_id[label] for label in labels])
-        counts[split] = len(texts)
-    return Source(
-        name=f"{'TSV' if delimiter == chr(9) else 'CSV'} table {path}",
-        task="text_classification",
-        train=datasets["train"],
-        test=datasets.get("test"),
-        validation=datasets.get("validation"),
-        class_names=class_names,
-        num_examples=counts,
-        notes=decode.notes() + notes,
+        class_names = _sorted_classes(train_labels)
+        to_id = {name: i for i, name in enumerate(class_names)}
+    lookups = {
+        split: np.array([to_id[label] for label in index.labels], dtype=np.int64)
+        for split, index in indexes.items()
+    }
+    return class_names, lookups, notes
+
+
+def _table_split(index: text_stream.TableIndex, lookup: np.ndarray, delimiter: str):
+    """The split's dataset: a `FileTable` of row offsets, or the texts when kept in memory."""
+    labels = lookup[np.frombuffer(index.codes, dtype=np.int64)]
+    if index.texts is not None:
+        return _dataset(index.texts, labels)
+    read_text = text_stream.row_reader(index, delimiter)
+    columns = {"row": np.arange(len(index), dtype=np.int64), "label": labels}
+
+    def read(row):
+        return read_text(row["row"]), row["label"]
+
+    return FileTable(columns, read).dataset()
+
+
+def load_table(path: str, delimiter: str, options: ReadOptions) -> Source:
+    """Indexes a CSV or TSV file (or `train.csv` + `test.csv`) with a header row, streamed.
+
+    Every row is parsed once here, so that a malformed row is named with its line; the splits
+    keep each example's byte offset, length and label, and the pipeline reads and parses the
+    rows again as it needs them (`text_stream.index_table`).
+    """
+    extension = ".tsv" if delimiter == "\t" else ".csv"
+    tables = csv_files(path, extension)
+    indexes, skipped = {}, 0
+    for split, file in tables.items():
+        index = text_stream.index_table(file, delimiter, options.encoding, _columns)
+        if not len(index):
+            raise DataError(f"{file} holds no examples")
+        indexes[split] = index
+        skipped += index.skipped
+        logger.info("indexed %d rows of %s", len(index), file)
+    notes = text_stream.latin1_note([index.path for index in indexes.values() if index.latin1])
+    if skipped:
+        notes.append(f"skipped {plural(skipped, 'row')} with empty text")
+    class_names, lookups, label_notes = _class_ids(indexes, tables["train"])
+    datasets = {
+        split: _table_split(index, lookups[split], delimiter) for split, index in indexes.items()
+    }
+    return _text_source(
+        f"{'TSV' if delimiter == chr(9) else 'CSV'} table {path}",
+        class_names,
+        datasets,
+        {split: len(index) for split, index in indexes.items()},
+        notes + label_notes,
     )

@@ -22,7 +22,7 @@ both test accuracies go to `stages.json`. It needs labelled data (classes).
 
 Metric: mean PSNR and SSIM of the noisy inputs and of the denoised outputs against the clean test
 images. Expect the default model to lift MNIST under Gaussian noise of deviation 0.5 from about
-9.4 dB to about 21 dB.
+9.4 dB to about 20 dB.
 
 Input contract: images as a decoder gives them, any size, grey or colour, pixel values 0-255 of
 any dtype; the model resizes them to `image_size` square and returns the denoised image as

@@ -596,11 +596,11 @@ def test_benchmark_grid_lets_each_arm_keep_what_its_own_validation_prefers(monke
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, epochs", [("bce", 8), ("mse", 4)])
-def test_real_mnist_gains_at_least_8_db(shared_data, tmp_path, loss, epochs):
-    # Gaussian noise of deviation 0.5, the default; MSE once collapsed to black outputs here.
-    argv = ["denoise", "train", "--data", str(shared_data / "mnist"), "--loss", loss]
-    assert cli.main([*argv, "--epochs", str(epochs), "--output-dir", str(tmp_path)]) == 0
+def test_real_mnist_gains_at_least_8_db(shared_data, tmp_path):
+    # Gaussian noise of deviation 0.5 and the MSE loss, the defaults (MSE once collapsed to
+    # black outputs here); the BCE model's build is checked above.
+    argv = ["denoise", "train", "--data", str(shared_data / "mnist")]
+    assert cli.main([*argv, "--epochs", "4", "--output-dir", str(tmp_path)]) == 0
     (run,) = _runs(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["num_examples"]["test"] == 2000

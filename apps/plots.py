@@ -89,20 +89,44 @@ def image_grid(
     title: str = "",
     columns: int = 8,
 ) -> Figure:
-    """Images in a grid with a caption under each; grayscale when they have one channel."""
-    count = max(1, len(images))
-    rows = int(np.ceil(count / columns))
-    fig = Figure(figsize=(1.6 * columns, 1.8 * rows))
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, image, caption in zip(axes.ravel(), images, captions):
+    """Images in a grid with a caption above each; grayscale when they have one channel.
+
+    Each image keeps its aspect ratio within a cell of 1.6 x 1.8 inches. All of them are drawn
+    on one borderless axes whose data units are inches, which renders far faster than a
+    subplot per image.
+    """
+    cell_width, cell_height, caption_height, margin = 1.6, 1.8, 0.3, 0.05
+    title_height = 0.45 if title else 0.0
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    width, height = cell_width * columns, cell_height * rows + title_height
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.axis("off")
+    for i, (image, caption) in enumerate(zip(images, captions)):
         image = np.asarray(image)
         if image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
-        ax.set_title(caption, fontsize=8)
+        left = (i % columns) * cell_width + margin
+        top = title_height + (i // columns) * cell_height + caption_height
+        box_width, box_height = cell_width - 2 * margin, cell_height - caption_height - margin
+        scale = min(box_width / image.shape[1], box_height / image.shape[0])
+        shown_width, shown_height = image.shape[1] * scale, image.shape[0] * scale
+        left += (box_width - shown_width) / 2
+        ax.imshow(
+            image,
+            cmap="gray" if image.ndim == 2 else None,
+            extent=(left, left + shown_width, top + shown_height, top),
+            interpolation="nearest",
+        )
+        ax.text(left + shown_width / 2, top - 0.04, caption, ha="center", va="bottom", fontsize=8)
     if not len(images):
-        axes[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
-    fig.suptitle(title)
-    return _finish(fig, path)
+        ax.text(width / 2, height / 2, "none", ha="center", va="center")
+    # Set after `imshow`, which would fit the limits to the last image.
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.set_aspect("auto")
+    if title:
+        fig.suptitle(title, y=1 - 0.1 / height, va="top")
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

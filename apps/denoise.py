@@ -827,7 +827,8 @@ def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, config: Config)
     for pixels, clean in dataset:
         pixels, clean_np = pixels.numpy(), clean.numpy()
         noisy = pixels / 255.0
-        denoised = denoise_images(model, pixels)
+        # The compiled predict step: the batches share one shape (but for the last one).
+        denoised = np.clip(model.predict_on_batch(pixels), 0.0, 1.0)
         scores["psnr_noisy"].append(image_metrics.psnr(noisy, clean_np))
         scores["psnr_denoised"].append(image_metrics.psnr(denoised, clean_np))
         scores["ssim_noisy"].append(image_metrics.ssim(noisy, clean_np))

@@ -58,6 +58,7 @@ def test_serving_default_is_required(tmp_path):
         export.export_serving(model, endpoints, tmp_path, {})
 
 
+@pytest.mark.cold_subprocess  # the check in a process started cold, as users run it
 def test_a_relative_serving_dir_is_checked_where_it_was_written(tmp_path, monkeypatch):
     # The default output folder, saved_models, is relative; the check runs elsewhere.
     monkeypatch.chdir(tmp_path)

@@ -3,8 +3,6 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -110,7 +108,7 @@ def test_predict_rejects_a_non_image(trained, tmp_path, capsys):
     assert "x.png: not a readable" in capsys.readouterr().err
 
 
-def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
+def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path, fresh_python):
     out, run = trained
     assert cli.main(["digits", "export", "--model", str(run)]) == 0
     assert cli.main(["digits", "export", "--model", str(run)]) == 0
@@ -127,8 +125,12 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
     model = keras.saving.load_model(run / "model.keras")
     expected = np.stack([model.predict(im[None], verbose=0)[0] for im in images])
     np.save(tmp_path / "pngs.npy", np.array(pngs, dtype=object), allow_pickle=True)
+    # The first lines of the export's own check script (i2dl_keras/export.py): both fork from
+    # one template process that ran them (tests/conftest.py).
     script = textwrap.dedent(f"""
-        import sys, numpy as np, tensorflow as tf
+        import base64, json, sys
+        import numpy as np
+        import tensorflow as tf
         pngs = np.load({str(tmp_path / "pngs.npy")!r}, allow_pickle=True)
         sig = tf.saved_model.load({str(serving / "2")!r}).signatures["serving_default"]
         out = sig(image_bytes=tf.constant(list(pngs)))
@@ -137,13 +139,8 @@ def test_export_serves_png_bytes_in_a_fresh_process(trained, tmp_path):
         np.save({str(tmp_path / "classes.npy")!r}, out["classes"].numpy())
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
+    proc = fresh_python(
+        ["-c", script], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "served.npy"), expected, atol=1e-5)

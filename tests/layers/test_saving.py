@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from i2dl_keras import layers
 from i2dl_keras.testing import run_export_test, run_model_saving_test
@@ -57,6 +58,7 @@ def _sentiment_like_model():
     )
 
 
+@pytest.mark.cold_subprocess  # the reload in a process started cold, as users run it
 def test_models_reload_in_a_fresh_process_and_export():
     rng = np.random.default_rng(0)
     image = rng.normal(size=(3, 6, 7, 3)).astype("float32")

@@ -3,8 +3,6 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -67,8 +65,11 @@ def test_fit_scales_each_variables_step_against_plain_adam():
     assert np.all(np.abs(steps["adam"]["low/kernel"]) > 0.04)
 
 
+# Its first lines are those of `run_model_saving_test`'s reload script (i2dl_keras/testing.py):
+# both fork from one template process that ran them (tests/conftest.py).
 _RELOAD = r"""
 import json, sys
+import numpy as np
 import i2dl_keras  # registers the package's classes; nothing else is imported
 import keras
 
@@ -83,7 +84,7 @@ print(json.dumps({
 """
 
 
-def test_compiled_model_saves_and_reloads_in_a_fresh_process(tmp_path):
+def test_compiled_model_saves_and_reloads_in_a_fresh_process(tmp_path, fresh_python):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(8, 2)).astype("float32")
     y = rng.normal(size=(8, 1)).astype("float32")
@@ -93,8 +94,8 @@ def test_compiled_model_saves_and_reloads_in_a_fresh_process(tmp_path):
     model.save(tmp_path / "m.keras")
     script = tmp_path / "reload.py"
     script.write_text(_RELOAD)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "m.keras")],
+    proc = fresh_python(
+        [str(script), str(tmp_path / "m.keras")],
         capture_output=True,
         text=True,
         timeout=300,

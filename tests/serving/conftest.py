@@ -1,6 +1,9 @@
 """Exports of tiny digits and sentiment models, and one server over them for the whole folder."""
 
 import base64
+import fcntl
+import os
+import shutil
 
 import grpc
 import httpx
@@ -40,6 +43,11 @@ SENTIMENT = [
     "--units",
     "4",
     "--no-bidirectional",
+    # One LSTM: what is served matters here, not how it was trained (the ensemble's export is
+    # checked in tests/apps/test_api.py).
+    "--members",
+    "1",
+    "--no-ngram-member",
 ]
 MAX_BODY = 64 * 1024
 MAX_IMAGE_PIXELS = 64 * 64
@@ -87,13 +95,27 @@ def digits_expected():
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """A saved_models folder with digits and sentiment exported once, and their Keras models."""
-    out = tmp_path_factory.mktemp("saved_models")
+    """A saved_models folder with digits and sentiment exported once, and their Keras models.
+
+    Once per test run: under pytest-xdist the first worker to need the folder writes it where
+    every worker's temporary folders live, and the others read it (the tests only read it).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    out, complete = shared / "serving-saved_models", shared / "serving-saved_models.complete"
+    with open(shared / "serving-saved_models.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not complete.is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            for app, flags in (("digits", DIGITS), ("sentiment", SENTIMENT)):
+                assert cli.main([app, "train", *flags, "--output-dir", str(out)]) == 0
+                (run,) = (out / app).glob("run-*")
+                assert cli.main([app, "export", "--model", str(run)]) == 0
+            complete.touch()
     models = {}
-    for app, flags in (("digits", DIGITS), ("sentiment", SENTIMENT)):
-        assert cli.main([app, "train", *flags, "--output-dir", str(out)]) == 0
+    for app in ("digits", "sentiment"):
         (run,) = (out / app).glob("run-*")
-        assert cli.main([app, "export", "--model", str(run)]) == 0
         models[app] = keras.saving.load_model(run / "model.keras")
     return out, models
 

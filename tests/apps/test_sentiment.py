@@ -5,8 +5,6 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -181,12 +179,17 @@ def test_predict_refuses_what_is_not_text(trained):
         trained.predict(["fine", 3])
 
 
-def test_keras_file_reloads_in_a_fresh_process_with_its_vocabulary(trained, tmp_path):
+def test_keras_file_reloads_in_a_fresh_process_with_its_vocabulary(trained, tmp_path, fresh_python):
     texts = ["a wonderful film", "", "naïve — überlong… " * 30, "dull"]
     expected = trained.model.predict(texts, verbose=0)
     vocabulary = trained.model.get_layer(sentiment.VECTORIZER).get_vocabulary()
+    # The first lines of `run_model_saving_test`'s reload script (i2dl_keras/testing.py): both
+    # fork from one template process that ran them (tests/conftest.py).
     script = textwrap.dedent(f"""
-        import json, keras, numpy as np, i2dl_keras
+        import json, sys
+        import numpy as np
+        import i2dl_keras
+        import keras
         model = keras.saving.load_model({str(trained.path / "model.keras")!r})
         vocabulary = [str(t) for t in model.get_layer("vectorize").get_vocabulary()]
         reloaded = model.predict(np.array({texts!r}), verbose=0).tolist()
@@ -194,13 +197,8 @@ def test_keras_file_reloads_in_a_fresh_process_with_its_vocabulary(trained, tmp_
         json.dump([vocabulary, reloaded, names], open("result.json", "w"))
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
+    proc = fresh_python(
+        ["-c", script], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     fresh_vocabulary, reloaded, names = json.loads((tmp_path / "result.json").read_text())
@@ -224,7 +222,7 @@ class _StopInSecondFit(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_members_are_cross_fitted_resume_and_average(tmp_path):
+def test_members_are_cross_fitted_resume_and_average(tmp_path, capsys):
     config = _config(epochs=1, batch_size=32, members=2, bidirectional=False)
     config.output_dir = str(tmp_path)
     with pytest.raises(KeyboardInterrupt):
@@ -265,47 +263,30 @@ def test_members_are_cross_fitted_resume_and_average(tmp_path):
         run.model.predict(np.array(TEXTS), verbose=0),
         atol=1e-6,
     )
-    evaluated = json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "i2dl_keras.apps",
-                "sentiment",
-                "evaluate",
-                "--model",
-                str(run.path),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()[-1]
-    )
+    # The ensemble's export is checked by the app contract test (tests/apps/test_api.py).
+    capsys.readouterr()
+    assert cli.main(["sentiment", "evaluate", "--model", str(run.path), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert evaluated["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
-    assert (run.export() / "saved_model.pb").is_file()
 
 
-@pytest.mark.parametrize("members", [1, 2])
-def test_ngram_member_trains_saves_and_exports(tmp_path, members):
-    config = _config(
-        epochs=1, batch_size=32, bidirectional=False, members=members, ngram_member=True
-    )
+# One LSTM beside the n-gram member; the default, an ensemble of LSTMs nested in the same
+# hybrid, trains, reloads and serves in the app contract test (tests/apps/test_api.py).
+def test_ngram_member_trains_and_saves(tmp_path):
+    config = _config(epochs=1, batch_size=32, bidirectional=False, members=1, ngram_member=True)
     config.output_dir = str(tmp_path)
     run = base.train(sentiment, config, echo=print)
     model = keras.saving.load_model(run.path / "model.keras")
     lstm, ngrams = sentiment.lstm_part(model), sentiment.ngram_member(model)
     assert isinstance(ngrams, NBSVMClassifier) and ngrams.name == sentiment.NGRAM_MEMBER
-    # Fitted after the LSTM(s), on all 160 training and validation examples.
-    *lstm_stages, ngram_stage = json.loads((run.path / base.STAGES_FILE).read_text())
-    assert len(lstm_stages) == (members if members > 1 else 0)
+    # Fitted after the LSTM, on all 160 training and validation examples.
+    (ngram_stage,) = json.loads((run.path / base.STAGES_FILE).read_text())
     assert ngram_stage == {
         "member": sentiment.NGRAM_MEMBER,
         "train_examples": 160,
         "ngrams": ngrams.num_ngrams,
     }
-    # One LSTM model, or the LSTM ensemble nested in the hybrid.
-    assert len(sentiment.ensemble_members(lstm)) == members
+    assert sentiment.ensemble_members(lstm) == [lstm]
     # Equal halves: the LSTM's probability of the second class and the n-gram member's.
     ngram_scores = _scores(ngrams, TEXTS)[:, 0]
     np.testing.assert_allclose(
@@ -317,7 +298,6 @@ def test_ngram_member_trains_saves_and_exports(tmp_path, members):
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
     assert run.class_names == ["neg", "pos"]
     assert [r["class_id"] for r in run.predict(TEXTS)] == list(probabilities.argmax(-1))
-    assert (run.export() / "saved_model.pb").is_file()
     with pytest.raises(base.UsageError, match="--ngram-member needs two classes"):
         sentiment.build_model(_config(num_classes=3, ngram_member=True))
 
@@ -541,30 +521,10 @@ def test_tune_tiny_search_then_retrain(tmp_path):
     assert config["vocab_size"] in (6000, 12000, 20000), "the retrained run uses the search's"
 
 
-@pytest.mark.slow
-def test_rt_polarity_reaches_72_percent(shared_data, tmp_path):
-    argv = ["sentiment", "train", "--data", str(shared_data / "rt-polarity")]
-    assert cli.main([*argv, "--output-dir", str(tmp_path)]) == 0
-    (run,) = _runs(tmp_path)
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["data"]["num_examples"]["test"] == 1600
-    assert metrics["test"]["accuracy"] >= 0.72, metrics["test"]
-
-
-def test_empty_and_binary_sentences_are_scored_with_a_warning(tmp_path, capsys):
+def test_empty_and_binary_sentences_are_scored_with_a_warning(trained):
     import warnings as warnings_module
 
-    run = sentiment.train(
-        data="synthetic",
-        output_dir=str(tmp_path),
-        epochs=1,
-        batch_size=32,
-        vocab_size=200,
-        embedding_dim=8,
-        units=4,
-        bidirectional=False,
-        members=1,
-    )
+    run = trained
     with warnings_module.catch_warnings(record=True) as caught:
         warnings_module.simplefilter("always")
         results = run.predict(["a gorgeous film", "   ", "\x00\x01\x02\x03"])

@@ -487,7 +487,7 @@ def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, tmp_path):
     argv += ["--head-pool", "flatten", "--patience", "15"]
     argv += ["--classes", "5,6,7,8,9", "--labels-per-class", "20"]
     argv += ["--pretrain-on", str(shared_data / "mnist"), "--pretrain-classes", "0,1,2,3,4"]
-    argv += ["--pretrain-epochs", "6", "--head-epochs", "30", "--epochs", "20"]
+    argv += ["--pretrain-epochs", "3", "--head-epochs", "30", "--epochs", "20"]
     argv += ["--unfreeze", "-1", "--fine-tune-lr", "1e-4", "--learning-rate", "3e-3"]
     # Only 10 validation images: the warm-up keeps early stopping from keeping a half-trained
     # early epoch of the fresh head whose validation loss is lowest by chance.

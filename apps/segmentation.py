@@ -52,6 +52,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from i2dl_keras import data as i2dl_data
+from i2dl_keras import dense_prediction
 from i2dl_keras.apps import base, plots, predictions
 from i2dl_keras.data import DataError
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
@@ -598,52 +599,11 @@ class HyperModel(base.ConfigHyperModel):
 # --------------------------------------------------------------------------- prediction
 
 
-def pad_to_multiple(images: tf.Tensor, multiple: int) -> tf.Tensor:
-    """Pads `[B, H, W, C]` at the bottom and right to multiples of `multiple`, mirroring.
-
-    The image is extended by its mirror image (`a b c | c b a | a b c ...`), repeated as often
-    as needed, so any size works, even one smaller than the padding.
-    """
-    for axis in (1, 2):
-        n = tf.shape(images)[axis]
-        target = -(-n // multiple) * multiple
-        mirrored = tf.concat([images, tf.reverse(images, [axis])], axis=axis)
-        repeats = [1, 1, 1, 1]
-        repeats[axis] = -(-target // (2 * n))
-        extended = tf.tile(mirrored, repeats)
-        images = extended[:, :target] if axis == 1 else extended[:, :, :target]
-    return images
-
-
-# The 8 symmetries of a square grid (the dihedral group D4): whether to swap height and width,
-# then which spatial axes to reverse. Each is its own inverse once undone in reverse order.
-DIHEDRAL = tuple((swap, axes) for swap in (False, True) for axes in ((), (1,), (2,), (1, 2)))
-
-
-def forward(model: keras.Model, pixels, tta: bool = False) -> tf.Tensor:
-    """The model's probabilities `[B, H, W, K]` of pixels whose sizes it takes whole.
-
-    With `tta` (test-time augmentation), the mean of its probabilities on the 8 flips and
-    transpositions of the images, each mapped back: membranes and cells have no preferred
-    orientation, so the 8 views are equally valid and their errors partly cancel.
-    """
-    if not tta:
-        return model(pixels, training=False)
-    total = None
-    for swap, axes in DIHEDRAL:
-        view = tf.transpose(pixels, [0, 2, 1, 3]) if swap else pixels
-        view = tf.reverse(view, axes) if axes else view
-        probs = model(view, training=False)
-        probs = tf.reverse(probs, axes) if axes else probs
-        probs = tf.transpose(probs, [0, 2, 1, 3]) if swap else probs
-        total = probs if total is None else total + probs
-    return total / float(len(DIHEDRAL))
-
-
 def _whole(model: keras.Model, pixels: tf.Tensor, config: Config) -> tf.Tensor:
     """Probabilities `[B, H, W, K]` of any size: pad to the stride, predict, crop back."""
     height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
-    probs = forward(model, pad_to_multiple(pixels, model_stride(config)), config.tta)
+    padded = dense_prediction.pad_to_multiple(pixels, model_stride(config))
+    probs = dense_prediction.predict_views(model, padded, config.tta)
     return probs[:, :height, :width]
 
 
@@ -662,65 +622,23 @@ def probabilities_graph(model: keras.Model, pixels: tf.Tensor, config: Config) -
     return tf.image.resize(probs, [height, width])
 
 
-def tile_origins(length: int, tile: int, overlap: int) -> tuple[list[int], list[int]]:
-    """Tile starts along one axis, and where each tile's kept part begins (plus the end).
-
-    Tiles of `tile` pixels start every `tile - overlap` pixels, the last one flush with the end.
-    Neighbours share at least `overlap` pixels and split them in the middle, so every kept pixel
-    lies at least `overlap // 2` pixels inside its tile (or at the image border).
-    """
-    if length <= tile:
-        return [0], [0, length]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step)) + [length - tile]
-    cuts = [0] + [(a + tile + b) // 2 for a, b in zip(starts, starts[1:])] + [length]
-    return starts, cuts
-
-
 def predict_probabilities(
     model: keras.Model, pixels, config: Config, batch_size: int | None = None
 ) -> np.ndarray:
-    """Probabilities `[B, H, W, K]` of float pixels of any size; large images in tiles.
-
-    Images are padded to a multiple of the stride; when that is larger than `tile_size`, the
-    padded image is cut into overlapping tiles whose starts are multiples of the stride (so
-    every tile pools on the whole image's grid), each tile is predicted, and only the centres
-    are kept. With an overlap of twice the network's receptive-field radius the result equals a
-    whole-image pass.
-    """
+    """Probabilities `[B, H, W, K]` of float pixels of any size; large images in `--tile-size`
+    tiles overlapping by `--tile-overlap` (`i2dl_keras.dense_prediction.predict_tiled`)."""
     pixels = tf.cast(pixels, tf.float32)
-    size = effective_image_size(config)
-    tile = config.tile_size
-    if size is not None:
+    if effective_image_size(config) is not None:
         return probabilities_graph(model, pixels, config).numpy()
-    height, width = int(pixels.shape[1]), int(pixels.shape[2])
-    stride = model_stride(config)
-    padded_h, padded_w = -(-height // stride) * stride, -(-width // stride) * stride
-    if not tile or (padded_h <= tile and padded_w <= tile):
-        return _whole(model, pixels, config).numpy()
-    padded = pad_to_multiple(pixels, stride).numpy()
-    rows, row_cuts = tile_origins(padded_h, tile, config.tile_overlap)
-    cols, col_cuts = tile_origins(padded_w, tile, config.tile_overlap)
-    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
-    out = None
-    batch_size = batch_size or config.batch_size
-    for i, top in enumerate(rows):
-        for j, left in enumerate(cols):
-            patch = padded[:, top : top + tile_h, left : left + tile_w]
-            probs = np.concatenate(
-                [
-                    keras.ops.convert_to_numpy(
-                        forward(model, patch[k : k + batch_size], config.tta)
-                    )
-                    for k in range(0, len(patch), batch_size)
-                ]
-            )
-            if out is None:
-                out = np.zeros((len(padded), padded_h, padded_w, probs.shape[-1]), np.float32)
-            r0, r1 = row_cuts[i], row_cuts[i + 1]
-            c0, c1 = col_cuts[j], col_cuts[j + 1]
-            out[:, r0:r1, c0:c1] = probs[:, r0 - top : r1 - top, c0 - left : c1 - left]
-    return out[:, :height, :width]
+    return dense_prediction.predict_tiled(
+        model,
+        pixels,
+        model_stride(config),
+        tile_size=config.tile_size,
+        tile_overlap=config.tile_overlap,
+        tta=config.tta,
+        batch_size=batch_size or config.batch_size,
+    )
 
 
 # --------------------------------------------------------------------------- metrics

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i2dl_keras import dense_prediction
 from i2dl_keras.apps import base, cli, segmentation
 from i2dl_keras.data import tfds_source
 
@@ -234,7 +235,7 @@ def test_arbitrary_input_sizes_pad_and_crop_back():
     mirrored = pixels.copy()
     mirrored[:, 19] = mirrored[:, 18]
     mirrored[:, :, 11] = mirrored[:, :, 10]
-    padded = segmentation.pad_to_multiple(tf.constant(mirrored[:, :19, :11]), 4).numpy()
+    padded = dense_prediction.pad_to_multiple(tf.constant(mirrored[:, :19, :11]), 4).numpy()
     np.testing.assert_array_equal(padded, mirrored)
     np.testing.assert_allclose(
         segmentation.predict_probabilities(model, mirrored[:, :19, :11], config),
@@ -253,8 +254,8 @@ def test_tiles_give_the_whole_image_pass(tta):
     # receptive-field radius of this depth-2 U-Net (22, measured by its gradient): the tiles
     # reproduce the whole pass exactly.
     tiled_config = segmentation.Config(**{**config.__dict__, "tile_size": 80, "tile_overlap": 48})
-    rows, _ = segmentation.tile_origins(100, 80, 48)
-    cols, _ = segmentation.tile_origins(132, 80, 48)
+    rows, _ = dense_prediction.tile_origins(100, 80, 48)
+    cols, _ = dense_prediction.tile_origins(132, 80, 48)
     assert len(rows) * len(cols) == 6, "the image must really be cut into tiles"
     tiled = segmentation.predict_probabilities(model, pixels, tiled_config)
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
@@ -262,14 +263,6 @@ def test_tiles_give_the_whole_image_pass(tta):
     # tolerance above: the check is sharp.
     thin = segmentation.Config(**{**config.__dict__, "tile_size": 80, "tile_overlap": 40})
     assert np.abs(segmentation.predict_probabilities(model, pixels, thin) - whole).max() > 2e-6
-
-
-def test_tile_origins_cover_the_image_once():
-    starts, cuts = segmentation.tile_origins(300, 128, 32)
-    assert starts == [0, 96, 172] and cuts[0] == 0 and cuts[-1] == 300
-    for start, lo, hi in zip(starts, cuts, cuts[1:]):
-        assert start <= lo < hi <= start + 128
-    assert segmentation.tile_origins(64, 128, 32) == ([0], [0, 64])
 
 
 def _blob_masks(rng, n, h, w):

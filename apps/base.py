@@ -740,6 +740,24 @@ def _fmt_metric(value: Any) -> str:
 # --------------------------------------------------------------------------- verbs
 
 
+class BuildOptimizer(keras.callbacks.Callback):
+    """Creates the optimizer's variables before the first training step.
+
+    Without a distribution strategy, Keras creates them while tracing that step, and a trace that
+    creates variables is run twice: about a third of a short run's time, and of every tuning
+    trial's. Built here, under the model's strategy, from the variables that are trainable when
+    `fit` starts (a fine-tuning stage recompiles with a new optimizer after unfreezing).
+    """
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if optimizer is None or optimizer.built or not self.model.built:
+            return
+        if self.model.trainable_variables:
+            with self.model.distribute_strategy.scope():
+                optimizer.build(self.model.trainable_variables)
+
+
 def early_stopping(config: BaseConfig) -> EarlyStopping:
     """The run's early stopping: on the validation loss, `--patience`, `--min-epochs` warm-up.
 
@@ -1008,6 +1026,7 @@ def _train_in(app, config, datasets, work, root, strategy, policy, echo, extra_c
         f"dtype policy {policy}"
     )
     callbacks = [
+        BuildOptimizer(),  # first: the backup restores into the optimizer's variables
         keras.callbacks.TerminateOnNaN(),
         *([] if config.overfit_batches else [early_stopping(config)]),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
@@ -1218,7 +1237,7 @@ def _search(app, config, tuner_kind, max_trials, max_epochs, tuner_dir, overwrit
         datasets.train,
         validation_data=datasets.validation,
         epochs=max_epochs,
-        callbacks=[early_stopping(config)],
+        callbacks=[BuildOptimizer(), early_stopping(config)],
         verbose=0,
         shuffle=False,
     )

@@ -662,7 +662,7 @@ def _fit_stage(
         loss=SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    callbacks = []
+    callbacks: list[keras.callbacks.Callback] = [base.BuildOptimizer()]
     if validation is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -664,7 +664,7 @@ def train_classifier(
         datasets.train,
         validation_data=datasets.validation,
         epochs=epochs,
-        callbacks=[base.early_stopping(config)],
+        callbacks=[base.BuildOptimizer(), base.early_stopping(config)],
         verbose=verbose,
         shuffle=False,
     )

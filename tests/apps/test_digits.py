@@ -159,6 +159,35 @@ class _StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+def test_the_optimizer_is_built_before_the_first_step_is_traced(tmp_path):
+    # Keras would create the optimizer's variables while tracing the first step, and a trace
+    # that creates variables runs twice; only the compiled metrics may still be created there.
+    built_at_start, in_graph = [], []
+
+    class Look(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            built_at_start.append(self.model.optimizer.built)
+
+    def creator(next_creator, **kwargs):
+        if not tf.executing_eagerly():
+            in_graph.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    config = digits.Config(
+        data="synthetic",
+        epochs=1,
+        batch_size=16,
+        image_size=16,
+        width=4,
+        augment=False,
+        output_dir=str(tmp_path),
+    )
+    with tf.variable_creator_scope(creator):
+        base.train(digits, config, echo=lambda s: None, extra_callbacks=[Look()])
+    assert built_at_start == [True]
+    assert set(in_graph) <= {"total", "count"}, in_graph
+
+
 def test_interrupted_training_resumes(tmp_path):
     config = digits.Config(
         data="synthetic",

@@ -149,6 +149,8 @@ def run_layer_test(
         outputs = layer(inputs, **call_kwargs)
         model = keras.Model(inputs, outputs)
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        # Built now, not while tracing the step (a trace that creates variables runs twice).
+        model.optimizer.build(model.trainable_variables)
         before = [w.copy() for w in model.get_weights()]
         target = keras.tree.map_structure(lambda t: np.zeros(t.shape, "float32"), _flat_numpy(y)[0])
         history = model.fit(x, target, epochs=1, batch_size=len(x), verbose=0)

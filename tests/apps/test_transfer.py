@@ -77,8 +77,10 @@ def staged():
     datasets = transfer.make_datasets(config, "train")
     model = transfer.build_model(config)
     recorder = WeightRecorder()
+    # With the optimizer building that a run's callbacks do first.
+    callbacks = [base.BuildOptimizer(), recorder]
     result = transfer.train_stages(
-        model, datasets.train, datasets.validation, config, [recorder], report=None
+        model, datasets.train, datasets.validation, config, callbacks, report=None
     )
     return model, datasets, recorder, result
 

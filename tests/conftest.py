@@ -13,6 +13,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import ast  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import locale  # noqa: E402
 import select  # noqa: E402
@@ -69,7 +70,9 @@ def shared_data() -> Path:
 # would not copy), and whatever the check loads, imports or registers dies with the child. Scripts
 # whose first statement is not an import gain nothing and start cold, as do the checks of tests
 # marked `cold_subprocess`, which keep the real `subprocess.run` path of `i2dl_keras.export` and
-# `i2dl_keras.testing` covered.
+# `i2dl_keras.testing` covered. `fresh_python_start` forks such a child without waiting for it,
+# from a template of imports the caller names, so that several run side by side (a cluster of
+# workers, each with an environment of its own).
 
 _TEMPLATE = r"""
 import os, sys
@@ -78,22 +81,30 @@ os.dup2(2, 1)  # what the imports print goes to the template's log, not into the
 exec(compile(sys.argv[1], "<imports>", "exec"), {"__name__": "__template__"})
 import atexit, json, signal, traceback, types
 protocol_out.write("ready\n")
+def report_exit(pid):
+    _, status = os.waitpid(pid, 0)
+    protocol_out.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
 for line in sys.stdin:
     request = json.loads(line)
+    if "wait" in request:  # for a child started detached
+        report_exit(request["wait"])
+        continue
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
+            if request["detach"]:
+                os.setsid()  # a process group of its own, killed as one
             signal.signal(signal.SIGINT, signal.default_int_handler)
             protocol_out.close()
-            for fd, path, flags in (
-                (0, os.devnull, os.O_RDONLY),
-                (1, request["stdout"], os.O_WRONLY | os.O_TRUNC),
-                (2, request["stderr"], os.O_WRONLY | os.O_TRUNC),
-            ):
-                os.dup2(os.open(path, flags), fd)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(os.open(request["stdout"], os.O_WRONLY | os.O_TRUNC), 1)
+            if request["stderr"] == request["stdout"]:
+                os.dup2(1, 2)
+            else:
+                os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_TRUNC), 2)
             os.chdir(request["cwd"])
             os.environ.clear()
             os.environ.update(request["env"])
@@ -120,8 +131,8 @@ for line in sys.stdin:
             finally:
                 os._exit(code)
     protocol_out.write(json.dumps({"pid": pid}) + "\n")
-    _, status = os.waitpid(pid, 0)
-    protocol_out.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+    if not request["detach"]:
+        report_exit(pid)
 """
 
 
@@ -179,19 +190,40 @@ class _Template:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line.decode()
 
+    def _send(self, message: dict):
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def _exit_code(self, pid: int, timeout: float | None, kill) -> int:
+        """Child `pid`'s return code as the template reports it; `kill`s it after `timeout`."""
+        line = self._readline(time.monotonic() + (timeout if timeout is not None else 1e9))
+        if line is None:
+            kill(pid, signal.SIGKILL)
+            self._readline(time.monotonic() + 60)
+            raise subprocess.TimeoutExpired(str(pid), timeout)
+        return json.loads(line)["returncode"]
+
     def run(self, request: dict, timeout: float | None) -> int:
         """Runs `request` in a forked child; its return code (raises TimeoutExpired)."""
-        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
         with self.lock:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            self.proc.stdin.flush()
+            self._send({**request, "detach": False})
             pid = json.loads(self._readline(time.monotonic() + 60))["pid"]
-            line = self._readline(deadline)
-            if line is None:
-                os.kill(pid, signal.SIGKILL)
-                self._readline(time.monotonic() + 60)
-                raise subprocess.TimeoutExpired(request["argv"], timeout)
-            return json.loads(line)["returncode"]
+            try:
+                return self._exit_code(pid, timeout, os.kill)
+            except subprocess.TimeoutExpired:
+                raise subprocess.TimeoutExpired(request["argv"], timeout) from None
+
+    def start(self, request: dict) -> int:
+        """Starts `request` in a forked child with a process group of its own; its pid."""
+        with self.lock:
+            self._send({**request, "detach": True})
+            return json.loads(self._readline(time.monotonic() + 60))["pid"]
+
+    def wait(self, pid: int, timeout: float | None) -> int:
+        """The return code of the child `start` started; kills its group after `timeout`."""
+        with self.lock:
+            self._send({"wait": pid})
+            return self._exit_code(pid, timeout, os.killpg)
 
     def close(self):
         self.proc.stdin.close()
@@ -218,6 +250,16 @@ def _template(imports: str, env: dict) -> _Template:
     return template
 
 
+def _script(args) -> tuple[str, str | None, str, list[str]]:
+    """The source, file name, `sys.path[0]` and `sys.argv` of `python *args`."""
+    if args[0] == "-c":
+        return args[1], None, "", ["-c", *map(str, args[2:])]
+    file = os.path.abspath(args[0])
+    with tokenize.open(file) as script:  # the encoding Python itself would read
+        source = script.read()
+    return source, file, os.path.dirname(file), list(map(str, args))
+
+
 def run_fresh_python(
     args,
     *,
@@ -232,14 +274,7 @@ def run_fresh_python(
     """`subprocess.run([sys.executable, *args], ...)` where `args` is `["-c", CODE, ...]` or
     `[SCRIPT.py, ...]`, run in a child forked from a template that ran the script's first
     import statements; a script that does not start with imports runs cold."""
-    if args[0] == "-c":
-        source, file, path0 = args[1], None, ""
-        argv = ["-c", *map(str, args[2:])]
-    else:
-        file = os.path.abspath(args[0])
-        with tokenize.open(file) as script:  # the encoding Python itself would read
-            source = script.read()
-        path0, argv = os.path.dirname(file), list(map(str, args))
+    source, file, path0, argv = _script(args)
     imports = _leading_imports(source)
     cold = [sys.executable, *map(str, args)]
     if not imports or kwargs or not capture_output:
@@ -278,6 +313,51 @@ def run_fresh_python(
     if check:
         proc.check_returncode()
     return proc
+
+
+class FreshProcess:
+    """A script that `start_fresh_python` started, running beside the caller."""
+
+    def __init__(self, template: _Template, pid: int):
+        self.template, self.pid, self.returncode = template, pid, None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Its return code, once it exits; kills it when `timeout` passes (TimeoutExpired)."""
+        if self.returncode is None:
+            try:
+                self.returncode = self.template.wait(self.pid, timeout)
+            except subprocess.TimeoutExpired:
+                self.returncode = -signal.SIGKILL  # killed, and reaped by the template
+                raise
+        return self.returncode
+
+    def kill(self):
+        """Kills its process group, unless it has exited already."""
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.wait()
+
+
+def start_fresh_python(args, *, log: Path, env: dict, cwd: Path, imports: str, template_env: dict):
+    """`subprocess.Popen([sys.executable, *args], stdout=log, stderr=STDOUT, env=env, cwd=cwd,
+    start_new_session=True)`, forked from a template that ran `imports` under `template_env`:
+    several scripts that differ in their arguments or environment (`env`, for the child alone)
+    start warm from one template and run side by side."""
+    source, file, path0, argv = _script(args)
+    Path(log).touch()
+    request = dict(
+        source=source,
+        file=file,
+        argv=argv,
+        path0=path0,
+        cwd=os.path.abspath(cwd),
+        env=dict(env),
+        stdout=str(log),
+        stderr=str(log),
+    )
+    template = _template(imports, template_env)
+    return FreshProcess(template, template.start(request))
 
 
 class _ForkingSubprocess:
@@ -319,6 +399,13 @@ def fresh_python():
     """`fresh_python(args, **subprocess_run_kwargs)`: `python *args` in a fresh process, forked
     from a template that ran the script's first import statements (see above)."""
     return run_fresh_python
+
+
+@pytest.fixture(scope="session")
+def fresh_python_start():
+    """`fresh_python_start(args, log=, env=, cwd=, imports=, template_env=)`: `python *args`
+    started beside the caller, forked from a template that ran `imports` (see above)."""
+    return start_fresh_python
 
 
 def pytest_configure(config):

@@ -13,10 +13,8 @@ still runs then is killed with its process group.
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -64,10 +62,17 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# What every process of these tests imports first: they start warm, forked from one template
+# that ran these lines (tests/conftest.py), instead of each importing TensorFlow for seconds.
+WARM_IMPORTS = "import sys\nimport keras\nimport tensorflow\nfrom i2dl_keras.apps import base, cli"
+CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
+
+
 def _run_together(
-    commands: dict[str, tuple[list[str], dict]], logs: Path, status: int = 0
+    start, commands: dict[str, tuple[list[str], dict]], logs: Path, status: int = 0
 ) -> dict[str, str]:
-    """Starts every command at once, waits for all, and returns each one's output.
+    """Starts every command at once (`start` is the `fresh_python_start` fixture), waits for
+    all, and returns each one's output.
 
     Fails (after killing what still runs) when one exits with another status than `status`, or
     the deadline passes.
@@ -76,15 +81,14 @@ def _run_together(
     procs = {}
     try:
         for name, (argv, env) in commands.items():
-            with open(logs / f"{name}.log", "w") as out:
-                procs[name] = subprocess.Popen(
-                    [sys.executable, *argv],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=logs,
-                    start_new_session=True,  # its own process group, killed as one below
-                )
+            procs[name] = start(
+                argv,
+                log=logs / f"{name}.log",
+                env=env,
+                cwd=logs,
+                imports=WARM_IMPORTS,
+                template_env=_clean_env(),
+            )
         deadline = time.monotonic() + DEADLINE
         for name, proc in procs.items():
             try:
@@ -93,9 +97,7 @@ def _run_together(
                 pytest.fail(f"{name} still running after {DEADLINE}s:\n{_tail(logs, name)}")
     finally:
         for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.kill()
     outputs = {name: (logs / f"{name}.log").read_text() for name in procs}
     for name, proc in procs.items():
         assert proc.returncode == status, f"{name} exited {proc.returncode}:\n{_tail(logs, name)}"
@@ -121,7 +123,9 @@ INTERRUPTED_CLI = (
 )
 
 
-def test_two_workers_train_in_step_resume_together_and_only_the_chief_keeps_the_run(tmp_path):
+def test_two_workers_train_in_step_resume_together_and_only_the_chief_keeps_the_run(
+    tmp_path, fresh_python_start
+):
     out = tmp_path / "out"
     train = ["digits", "train", *FAST, "--strategy", "multi_worker", "--output-dir", str(out)]
 
@@ -144,14 +148,16 @@ def test_two_workers_train_in_step_resume_together_and_only_the_chief_keeps_the_
         }
 
     # Both are interrupted after epoch 1: each keeps its own checkpoint, the chief's untouched.
-    _run_together(workers(["-c", INTERRUPTED_CLI]), tmp_path / "first", status=130)
+    _run_together(
+        fresh_python_start, workers(["-c", INTERRUPTED_CLI]), tmp_path / "first", status=130
+    )
     assert not _runs(out)
     folders = sorted(p.name for p in (out / "digits").glob(".incomplete-*"))
     assert sorted(f.endswith("-worker1") for f in folders) == [False, True], folders
     for folder in folders:
         assert (out / "digits" / folder / "backup" / "latest.weights.h5").is_file()
 
-    logs = _run_together(workers(["-m", "i2dl_keras.apps"]), tmp_path / "logs")
+    logs = _run_together(fresh_python_start, workers(["-c", CLI]), tmp_path / "logs")
     for name, log in logs.items():
         assert "on 2 replica(s)" in log, name
         assert "resuming the interrupted run" in log and "Epoch 2/2" in log, log[-3000:]
@@ -212,11 +218,12 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_mirrored_over_two_logical_cpus_keeps_identical_replicas(tmp_path):
+def test_mirrored_over_two_logical_cpus_keeps_identical_replicas(tmp_path, fresh_python_start):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
     out = tmp_path / "out"
-    logs = _run_together({"mirrored": ([str(script), str(out)], _clean_env())}, tmp_path / "logs")
+    commands = {"mirrored": ([str(script), str(out)], _clean_env())}
+    logs = _run_together(fresh_python_start, commands, tmp_path / "logs")
     (line,) = [s for s in logs["mirrored"].splitlines() if s.startswith("RESULT ")]
     result = json.loads(line.removeprefix("RESULT "))
 
@@ -230,12 +237,12 @@ def test_mirrored_over_two_logical_cpus_keeps_identical_replicas(tmp_path):
     assert metrics["replicas"] == 2
 
 
-def test_distributed_search_chief_serves_workers_train_chief_retrains(tmp_path):
+def test_distributed_search_chief_serves_workers_train_chief_retrains(tmp_path, fresh_python_start):
     out = tmp_path / "out"
     (port,) = map(str, _free_ports(1))
     argv = [
-        "-m",
-        "i2dl_keras.apps",
+        "-c",
+        CLI,
         "digits",
         "tune",
         *FAST,
@@ -271,7 +278,7 @@ def test_distributed_search_chief_serves_workers_train_chief_retrains(tmp_path):
         )
         for tuner_id in ("chief", "tuner1", "tuner2")
     }
-    logs = _run_together(commands, tmp_path / "logs")
+    logs = _run_together(fresh_python_start, commands, tmp_path / "logs")
 
     chief = logs["chief"]
     assert f"serving the search at 127.0.0.1:{port}" in chief

@@ -159,35 +159,6 @@ class _StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_the_optimizer_is_built_before_the_first_step_is_traced(tmp_path):
-    # Keras would create the optimizer's variables while tracing the first step, and a trace
-    # that creates variables runs twice; only the compiled metrics may still be created there.
-    built_at_start, in_graph = [], []
-
-    class Look(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            built_at_start.append(self.model.optimizer.built)
-
-    def creator(next_creator, **kwargs):
-        if not tf.executing_eagerly():
-            in_graph.append(kwargs.get("name"))
-        return next_creator(**kwargs)
-
-    config = digits.Config(
-        data="synthetic",
-        epochs=1,
-        batch_size=16,
-        image_size=16,
-        width=4,
-        augment=False,
-        output_dir=str(tmp_path),
-    )
-    with tf.variable_creator_scope(creator):
-        base.train(digits, config, echo=lambda s: None, extra_callbacks=[Look()])
-    assert built_at_start == [True]
-    assert set(in_graph) <= {"total", "count"}, in_graph
-
-
 def test_interrupted_training_resumes(tmp_path):
     config = digits.Config(
         data="synthetic",
@@ -199,8 +170,23 @@ def test_interrupted_training_resumes(tmp_path):
         patience=10,
         output_dir=str(tmp_path),
     )
-    with pytest.raises(KeyboardInterrupt):
-        base.train(digits, config, echo=lambda s: None, extra_callbacks=[_StopAfter(2)])
+    built_at_start, in_graph = [], []
+    look = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: built_at_start.append(look.model.optimizer.built)
+    )
+
+    def creator(next_creator, **kwargs):
+        if not tf.executing_eagerly():
+            in_graph.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with pytest.raises(KeyboardInterrupt), tf.variable_creator_scope(creator):
+        base.train(digits, config, echo=lambda s: None, extra_callbacks=[look, _StopAfter(2)])
+    # The optimizer was built before the first step was traced: Keras would create its
+    # variables in that trace, which then runs twice. Only the compiled metrics' are created
+    # there still.
+    assert built_at_start == [True]
+    assert set(in_graph) <= {"total", "count"}, in_graph
     assert not _runs(tmp_path)
     (work,) = (tmp_path / "digits").glob(".incomplete-*")
     assert any((work / "backup").iterdir())

@@ -48,7 +48,9 @@ def _labels(ds: tf.data.Dataset) -> np.ndarray:
     table = _labelled_table(ds)
     if table is not None:
         return table.columns["label"].astype(np.int64)
-    return np.fromiter(ds.map(lambda x, y: y).as_numpy_iterator(), dtype=np.int64)
+    # In batches: a step of the iterator costs about as much as a whole batch of labels.
+    batches = ds.map(lambda x, y: y).batch(4096).as_numpy_iterator()
+    return np.concatenate([np.zeros(0, np.int64), *(b.astype(np.int64) for b in batches)])
 
 
 def _with_labels(table: FileTable, indices: np.ndarray, labels: np.ndarray) -> FileTable:

@@ -167,14 +167,14 @@ def test_an_output_path_that_is_a_file_is_one_line(tmp_path, capsys):
 def test_overfit_batches_is_the_courses_sanity_check(tmp_path):
     run = digits.train(
         output_dir=str(tmp_path),
-        **{**TINY, "epochs": 60, "width": 8, "dropout": 0.0},
+        **{**TINY, "epochs": 25, "width": 8, "dropout": 0.0},
         overfit_batches=1,
-        learning_rate=3e-3,
+        learning_rate=1e-2,
     )
     stages = json.loads((run.path / "stages.json").read_text())
     assert stages["passed"], stages["verdict"]
     first, last = stages["overfit_batches_loss"]
-    assert last < 0.1 * first and len(run.history["loss"]) == 60  # no early stopping
+    assert last < 0.1 * first and len(run.history["loss"]) == 25  # no early stopping
     # A model that cannot learn (learning rate ~0) fails the check instead.
     stuck = digits.train(output_dir=str(tmp_path), **TINY, overfit_batches=1, learning_rate=1e-9)
     assert not json.loads((stuck.path / "stages.json").read_text())["passed"]

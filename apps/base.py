@@ -744,9 +744,9 @@ class BuildOptimizer(keras.callbacks.Callback):
     """Creates the optimizer's variables before the first training step.
 
     Without a distribution strategy, Keras creates them while tracing that step, and a trace that
-    creates variables is run twice: about a third of a short run's time, and of every tuning
-    trial's. Built here, under the model's strategy, from the variables that are trainable when
-    `fit` starts (a fine-tuning stage recompiles with a new optimizer after unfreezing).
+    creates variables is run twice, which costs a short run or a tuning trial much of its time.
+    Built here, under the model's strategy, from the variables that are trainable when `fit`
+    starts (a fine-tuning stage recompiles with a new optimizer after unfreezing).
     """
 
     def on_train_begin(self, logs=None):

@@ -7,9 +7,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's plain CPU kernels rather than oneDNN's: the suite's many tiny models spend more
-# time setting up oneDNN kernels than running them (the suite takes about a tenth less time,
-# though its few real-data trainings take longer). Read once, when TensorFlow is imported; the
-# processes the tests start inherit it.
+# time setting up oneDNN kernels than running them, and they outweigh the few real-data
+# trainings that run faster with oneDNN (benchmarks/RESULTS.md). Read once, when TensorFlow is
+# imported; the processes the tests start inherit it.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import ast  # noqa: E402

@@ -250,14 +250,29 @@ def _template(imports: str, env: dict) -> _Template:
     return template
 
 
-def _script(args) -> tuple[str, str | None, str, list[str]]:
-    """The source, file name, `sys.path[0]` and `sys.argv` of `python *args`."""
+def _request(args, *, env: dict, cwd, stdout: Path, stderr: Path) -> tuple[dict, str]:
+    """The template's request to run `python *args` (`["-c", CODE, ...]` or `[SCRIPT, ...]`),
+    and the script's leading import statements."""
     if args[0] == "-c":
-        return args[1], None, "", ["-c", *map(str, args[2:])]
-    file = os.path.abspath(args[0])
-    with tokenize.open(file) as script:  # the encoding Python itself would read
-        source = script.read()
-    return source, file, os.path.dirname(file), list(map(str, args))
+        source, file, path0, argv = args[1], None, "", ["-c", *map(str, args[2:])]
+    else:
+        file = os.path.abspath(args[0])
+        with tokenize.open(file) as script:  # the encoding Python itself would read
+            source = script.read()
+        path0, argv = os.path.dirname(file), list(map(str, args))
+    for path in (stdout, stderr):
+        Path(path).touch()
+    request = dict(
+        source=source,
+        file=file,
+        argv=argv,
+        path0=path0,
+        cwd=os.path.abspath(cwd),
+        env=dict(env),
+        stdout=str(stdout),
+        stderr=str(stderr),
+    )
+    return request, _leading_imports(source)
 
 
 def run_fresh_python(
@@ -274,10 +289,17 @@ def run_fresh_python(
     """`subprocess.run([sys.executable, *args], ...)` where `args` is `["-c", CODE, ...]` or
     `[SCRIPT.py, ...]`, run in a child forked from a template that ran the script's first
     import statements; a script that does not start with imports runs cold."""
-    source, file, path0, argv = _script(args)
-    imports = _leading_imports(source)
     cold = [sys.executable, *map(str, args)]
-    if not imports or kwargs or not capture_output:
+    env = dict(os.environ if env is None else env)
+    cwd = cwd if cwd is not None else os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="fresh-python-run-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        request, imports = _request(args, env=env, cwd=cwd, stdout=out, stderr=err)
+        warm = imports and capture_output and not kwargs
+        if warm:
+            returncode = _template(imports, env).run(request, timeout)
+            stdout, stderr = out.read_bytes(), err.read_bytes()
+    if not warm:
         return subprocess.run(
             cold,
             capture_output=capture_output,
@@ -288,24 +310,6 @@ def run_fresh_python(
             check=check,
             **kwargs,
         )
-    env = dict(os.environ if env is None else env)
-    cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
-    with tempfile.TemporaryDirectory(prefix="fresh-python-run-") as tmp:
-        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        out.touch()
-        err.touch()
-        request = dict(
-            source=source,
-            file=file,
-            argv=argv,
-            path0=path0,
-            cwd=cwd,
-            env=env,
-            stdout=str(out),
-            stderr=str(err),
-        )
-        returncode = _template(imports, env).run(request, timeout)
-        stdout, stderr = out.read_bytes(), err.read_bytes()
     if text:
         encoding = locale.getpreferredencoding(False)
         stdout, stderr = (s.decode(encoding).replace("\r\n", "\n") for s in (stdout, stderr))
@@ -344,18 +348,7 @@ def start_fresh_python(args, *, log: Path, env: dict, cwd: Path, imports: str, t
     start_new_session=True)`, forked from a template that ran `imports` under `template_env`:
     several scripts that differ in their arguments or environment (`env`, for the child alone)
     start warm from one template and run side by side."""
-    source, file, path0, argv = _script(args)
-    Path(log).touch()
-    request = dict(
-        source=source,
-        file=file,
-        argv=argv,
-        path0=path0,
-        cwd=os.path.abspath(cwd),
-        env=dict(env),
-        stdout=str(log),
-        stderr=str(log),
-    )
+    request, _ = _request(args, env=env, cwd=cwd, stdout=log, stderr=log)
     template = _template(imports, template_env)
     return FreshProcess(template, template.start(request))
 

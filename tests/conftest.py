@@ -394,6 +394,27 @@ def fresh_python():
     return run_fresh_python
 
 
+# The app trainings on real data run with oneDNN, as users' do: forked from a template that
+# imported TensorFlow with it, they take 0.55-0.95x the time they take here (RESULTS.md).
+_CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
+
+
+@pytest.fixture
+def train_with_onednn(tmp_path):
+    """`train_with_onednn([APP, "train", ...])`: the run folder that `i2dl APP train ...
+    --output-dir TMP` wrote, run in a fresh process whose TensorFlow uses oneDNN."""
+
+    def train(argv: list[str]) -> Path:
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"}
+        args = ["-c", _CLI, *argv, "--output-dir", str(tmp_path)]
+        proc = run_fresh_python(args, capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (run,) = (p for p in (tmp_path / argv[0]).glob("run-*") if p.is_dir())
+        return run
+
+    return train
+
+
 @pytest.fixture(scope="session")
 def fresh_python_start():
     """`fresh_python_start(args, log=, env=, cwd=, imports=, template_env=)`: `python *args`

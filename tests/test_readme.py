@@ -18,7 +18,8 @@ BOUNDARY = "--- end of a README block ---"
 def _run(code: str, cwd: Path, timeout: float) -> str:
     script = cwd / "example.py"
     script.write_text(code)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # With oneDNN, as a reader's Python runs (the suite turns it off: tests/conftest.py).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="1")
     proc = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,

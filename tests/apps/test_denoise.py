@@ -596,13 +596,13 @@ def test_benchmark_grid_lets_each_arm_keep_what_its_own_validation_prefers(monke
 
 
 @pytest.mark.slow
-def test_real_mnist_gains_at_least_8_db(shared_data, tmp_path):
+def test_real_mnist_gains_at_least_8_db(shared_data, train_with_onednn):
     # Gaussian noise of deviation 0.5 and the MSE loss, the defaults (MSE once collapsed to
     # black outputs here); the BCE model's build is checked above. One epoch suffices (+8.8 dB):
     # the cosine decay runs its whole course over it.
-    argv = ["denoise", "train", "--data", str(shared_data / "mnist")]
-    assert cli.main([*argv, "--epochs", "1", "--output-dir", str(tmp_path)]) == 0
-    (run,) = _runs(tmp_path)
+    run = train_with_onednn(
+        ["denoise", "train", "--data", str(shared_data / "mnist"), "--epochs", "1"]
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["num_examples"]["test"] == 2000
     test = metrics["test"]

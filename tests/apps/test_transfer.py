@@ -483,7 +483,7 @@ def test_every_backbone_builds_saves_and_loads(backbone, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, tmp_path):
+def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, train_with_onednn):
     argv = ["transfer", "train", "--data", str(shared_data / "mnist"), "--backbone", "small_cnn"]
     argv += ["--image-size", "28", "--weights", "none", "--no-flip", "--batch-size", "32"]
     argv += ["--head-pool", "flatten", "--patience", "15"]
@@ -494,8 +494,7 @@ def test_real_mnist_transfer_from_digits_0_4_to_5_9(shared_data, tmp_path):
     # Only 10 validation images: the warm-up keeps early stopping from keeping a half-trained
     # early epoch of the fresh head whose validation loss is lowest by chance.
     argv += ["--min-epochs", "10"]
-    assert cli.main([*argv, "--output-dir", str(tmp_path)]) == 0
-    (run,) = _runs(tmp_path)
+    run = train_with_onednn(argv)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["class_names"] == ["5", "6", "7", "8", "9"]
     assert metrics["test"]["accuracy"] >= 0.90, metrics["test"]

@@ -1,15 +1,15 @@
-"""Shared pytest setup: quiet TensorFlow without oneDNN, seeded Keras, the path to
-../shared/data, and fresh Python processes forked from a warm template instead of started cold
-(see `fresh_python`)."""
+"""Shared pytest setup: quiet TensorFlow without oneDNN (but for real-data trainings), seeded
+Keras, the path to ../shared/data, and fresh Python processes forked from a warm template
+instead of started cold (see `fresh_python`)."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's plain CPU kernels rather than oneDNN's: the suite's many tiny models spend more
-# time setting up oneDNN kernels than running them, and they outweigh the few real-data
-# trainings that run faster with oneDNN (benchmarks/RESULTS.md). Read once, when TensorFlow is
-# imported; the processes the tests start inherit it.
+# time setting up oneDNN kernels than running them (benchmarks/RESULTS.md). Read once, when
+# TensorFlow is imported; the processes the tests start inherit it, but for the real-data
+# trainings, which run faster with oneDNN (`train_with_onednn`, the README and the notebook).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import ast  # noqa: E402
@@ -394,8 +394,8 @@ def fresh_python():
     return run_fresh_python
 
 
-# The app trainings on real data run with oneDNN, as users' do: forked from a template that
-# imported TensorFlow with it, they take 0.55-0.95x the time they take here (RESULTS.md).
+# The app trainings on real data run with oneDNN, as users' do, forked from a template that
+# imported TensorFlow with it: they take less time that way than in the suite's own process.
 _CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
 
 

@@ -2,8 +2,9 @@
 
 An app module supplies the task-specific pieces (see `apps/digits.py` for the reference):
 
-- `NAME`, `TASK` and a `Config` dataclass derived from `BaseConfig`;
-- `make_datasets(config, purpose)` returning `Datasets` (use `load_datasets` below);
+- `NAME`, `TASK` and a `Config` dataclass derived from `BaseConfig` (`apps/settings.py`);
+- `make_datasets(config, purpose)` returning `Datasets` (use `load_datasets`,
+  `apps/loading.py`);
 - `build_model(config)` returning a compiled Keras model that takes raw inputs (decoded pixels
   of any dtype and size, or strings) and, for a task with classes, ends in a `ClassNames` layer;
 - optionally `adapt(model, datasets, config)`, run before training (e.g. to adapt a
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -39,10 +39,8 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 import types
-import typing
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -54,8 +52,17 @@ import numpy as np
 import tensorflow as tf
 
 import i2dl_keras
-from i2dl_keras import data as i2dl_data
 from i2dl_keras import distribute, export, tuning
+from i2dl_keras.apps.loading import Datasets, check_classes, class_weights, from_data
+from i2dl_keras.apps.settings import (
+    BaseConfig,
+    ClassesConfig,
+    UsageError,
+    class_names_of,
+    config_key,
+    config_to_dict,
+    make_config,
+)
 from i2dl_keras.callbacks import EarlyStopping
 from i2dl_keras.layers import ClassNames
 
@@ -65,479 +72,6 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 STAGES_FILE = "stages.json"
-
-
-class UsageError(ValueError):
-    """A mistake in the settings or inputs a user gave: the message says what was expected.
-
-    The CLI prints it as one line (exit status 2); any other exception is a bug and shows its
-    traceback.
-    """
-
-
-def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A `Config` field with the help text (and allowed values) its command-line flag shows."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
-
-
-@dataclasses.dataclass
-class BaseConfig:
-    """Settings every app has; an app's `Config` adds its own fields after these."""
-
-    data: str = option("builtin", "data source: builtin, synthetic, a TFDS name or a local path")
-    data_dir: str | None = option(None, "TFDS data folder (where prepared data sets live)")
-    data_format: str | None = option(
-        None,
-        "force the format of a local path",
-        choices=(None, *i2dl_data.FORMATS),
-    )
-    download: bool = option(False, "let TFDS download the data set (needs network)")
-    encoding: str | None = option(None, "text encoding of local text files (default: detect)")
-    skip_bad_files: bool = option(False, "skip unreadable files instead of stopping")
-    cache: str = option(
-        "auto",
-        "keep the decoded examples for later epochs: auto (in memory, but image folders are read "
-        "again every epoch), memory (for data that fit in memory), or PATH, a prefix of cache "
-        "files for data that fit on disk (a folder: files in it); runs with the same data "
-        "settings reuse the files, so delete them when the data change",
-    )
-    epochs: int = option(20, "most training epochs (early stopping may end sooner)")
-    batch_size: int = option(64, "examples per batch")
-    learning_rate: float = option(1e-3, "peak learning rate")
-    patience: int = option(5, "epochs without validation improvement before stopping")
-    min_epochs: int = option(
-        0, "warm-up epochs that early stopping ignores (neither stops nor keeps them as best)"
-    )
-    validation_fraction: float = option(0.1, "share of training data held out for validation")
-    test_fraction: float = option(0.2, "share held out for testing when the data has no test split")
-    seed: int = option(0, "seed for splits, shuffling, augmentation and initial weights")
-    deterministic: bool = option(False, "deterministic data order and ops (slower)")
-    strategy: str = option("auto", "tf.distribute strategy", choices=distribute.STRATEGIES)
-    mixed_precision: bool = option(False, "mixed_float16 on a GPU (ignored on CPU)")
-    output_dir: str = option("saved_models", "where runs and exports are written")
-    overfit_batches: int = option(
-        0,
-        "sanity check: train on this many training batches only, without early stopping, and "
-        "report whether the loss approaches zero (0: off)",
-    )
-
-    def validate(self) -> None:
-        """Checks values that the types alone do not; raises `UsageError` naming the flag."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UsageError(f"--{_flag(f.name)} must be a finite number, got {value}")
-        positive = ("epochs", "batch_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise UsageError(f"--learning-rate must be positive, got {self.learning_rate}")
-        for name in ("patience", "min_epochs", "overfit_batches"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
-        for name in ("validation_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0 < value < 1:
-                raise UsageError(f"--{_flag(name)} must be between 0 and 1, got {value}")
-        _check_cache(self.cache)
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-CACHE_MODES = ("auto", "memory")
-
-
-def _check_cache(cache: str) -> None:
-    """Refuses a `--cache` path whose files could not be written."""
-    if cache in CACHE_MODES:
-        return
-    if not cache.strip():
-        raise UsageError("--cache must be auto, memory or a file path prefix, got ''")
-    path = Path(cache).expanduser().absolute()
-    folder = path if path.is_dir() or cache.endswith(("/", os.sep)) else path.parent
-    if not folder.is_dir():
-        raise UsageError(
-            f"--cache {cache}: the folder {folder} does not exist; create it or choose a path "
-            "in an existing folder"
-        )
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".i2dl-cache-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"--cache {cache}: cannot write to the folder {folder}: {exc.strerror or exc}"
-        ) from None
-
-
-@dataclasses.dataclass
-class ClassesConfig(BaseConfig):
-    """Settings of a task with classes: their number and names come from the data."""
-
-    num_classes: int = option(2, "number of classes (set from the data when training)")
-    class_names: list[str] | None = option(
-        None, "class names, comma-separated, in class-id order (default: from the data)"
-    )
-
-    def validate(self) -> None:
-        super().validate()
-        if self.num_classes < 1:
-            raise UsageError(f"--num-classes must be at least 1, got {self.num_classes}")
-        if self.class_names is not None and len(set(self.class_names)) != len(self.class_names):
-            raise UsageError(f"--class-names must be distinct, got {self.class_names}")
-
-
-def class_names_of(config: BaseConfig) -> list[str]:
-    """The run's class names in class-id order (`"0"`, `"1"`, ... where none were recorded)."""
-    names = getattr(config, "class_names", None)
-    if names:
-        return list(names)
-    return [str(i) for i in range(getattr(config, "num_classes", 0))]
-
-
-def config_to_dict(config: BaseConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def config_key(config: BaseConfig) -> str:
-    """A short hash of everything that defines a run's result, to find its interrupted twin."""
-    payload = config_to_dict(config)
-    payload.pop("output_dir", None)
-    text = json.dumps(payload, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-@dataclasses.dataclass
-class Datasets:
-    """Batched pipelines and what the user should know about where they came from."""
-
-    train: tf.data.Dataset | None
-    validation: tf.data.Dataset | None
-    test: tf.data.Dataset
-    class_names: list[str]
-    source_name: str
-    notes: list[str]
-    num_examples: dict[str, int] = dataclasses.field(default_factory=dict)
-    # Class id -> loss weight, set by `train` from `--class-weight`; for every `fit` of the run.
-    class_weight: dict[int, float] | None = None
-
-
-def class_weight_option() -> Any:
-    """The `class_weight` field of a classifier's `Config`."""
-    return option(
-        None,
-        "weight each class's examples in the loss: 'balanced' (inversely to its share of the "
-        "training split) or a JSON object of class name -> weight, e.g. '{\"cat\": 2}'",
-    )
-
-
-def class_weights(config: BaseConfig, datasets: Datasets) -> dict[int, float] | None:
-    """The loss weight of each class id that `config.class_weight` asks for, or `None`.
-
-    `"balanced"` gives class `c` the weight `n / (k * n_c)` (n training examples, k classes,
-    n_c of them in class `c`), so every class weighs as much in total; a JSON object names some
-    classes' weights, the others keep 1.
-
-    Raises:
-        UsageError: for a value that is neither, or names a class the data does not have.
-    """
-    spec = getattr(config, "class_weight", None)
-    if not spec:
-        return None
-    names = class_names_of(config)
-    if spec == "balanced":
-        counts = np.zeros(len(names))
-        for _, labels in datasets.train:
-            counts += np.bincount(np.asarray(labels).reshape(-1).astype(int), minlength=len(names))
-        if (counts == 0).any():
-            empty = [n for n, c in zip(names, counts) if c == 0]
-            raise UsageError(f"--class-weight balanced: no training examples of {empty}")
-        return {i: float(counts.sum() / (len(names) * c)) for i, c in enumerate(counts)}
-    try:
-        given = json.loads(spec)
-    except json.JSONDecodeError:
-        given = None
-    if not isinstance(given, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in given.values()
-    ):
-        raise UsageError(
-            f"--class-weight must be 'balanced' or a JSON object of class name -> weight >= 0, "
-            f"got {spec!r}"
-        )
-    unknown = sorted(set(given) - set(names))
-    if unknown:
-        raise UsageError(f"--class-weight names unknown classes {unknown}; the classes: {names}")
-    return {i: float(given.get(name, 1.0)) for i, name in enumerate(names)}
-
-
-def load_datasets(
-    config: BaseConfig,
-    task: str,
-    purpose: str,
-    preprocess: Callable | None = None,
-    augment: Callable | None = None,
-    image_size: tuple[int, int] | None = None,
-    channels: int | None = None,
-    select: Callable[[i2dl_data.Source], i2dl_data.Source] | None = None,
-) -> Datasets:
-    """Loads `config.data` and builds the pipelines an app needs.
-
-    The pipelines cache their examples as `config.cache` says (see `make_pipeline`); with a
-    file path, each split has its own files, named after the path, a hash of the settings
-    that decide the examples, and the split.
-
-    Args:
-        config: The run's config (data source, fractions, batch size, seed).
-        task: The data layer's task name.
-        purpose: `"train"` (train/validation/test splits; a test fraction is held out when the
-            source has no test split) or `"evaluate"` (only the test split, or the whole
-            source when it has none).
-        preprocess: Per-example `(x, y) -> (x, y)` map. Defaults to `None`.
-        augment: Per-batch `(x, y) -> (x, y)` map for training batches. Defaults to `None`.
-        image_size: Resize images at load time. Defaults to `None`.
-        channels: Force 1 or 3 image channels. Defaults to `None`.
-        select: `Source -> Source` applied between loading and splitting, e.g. to keep some
-            classes or a few labels per class. Defaults to `None`.
-
-    Returns:
-        The `Datasets`.
-    """
-    cache_prefix = _cache_prefix(
-        config,
-        {"task": task, "purpose": purpose, "image_size": image_size, "channels": channels},
-    )
-    source = i2dl_data.load_source(
-        config.data,
-        task,
-        data_dir=config.data_dir,
-        data_format=config.data_format,
-        encoding=config.encoding,
-        skip_bad_files=config.skip_bad_files,
-        download=config.download,
-        image_size=image_size,
-        channels=channels,
-        seed=config.seed,
-    )
-    if select is not None:
-        source = select(source)
-    notes = list(source.notes)
-
-    def pipeline(ds, training, split):
-        ds = i2dl_data.make_pipeline(
-            ds,
-            config.batch_size,
-            training=training,
-            seed=config.seed,
-            preprocess=preprocess,
-            augment=augment if training else None,
-            cache=config.cache if cache_prefix is None else f"{cache_prefix}-{split}",
-            deterministic=config.deterministic,
-        )
-        # In-memory sources cannot be sharded by file across workers: shard by element.
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return ds.with_options(options)
-
-    if purpose == "evaluate":
-        if source.test is not None:
-            test, count = source.test, source.num_examples.get("test")
-        else:
-            test, count = source.train, source.num_examples.get("train")
-            notes.append("the source has no test split of its own: evaluating on all of it")
-        return Datasets(
-            None,
-            None,
-            pipeline(test, False, "test"),
-            source.class_names,
-            source.name,
-            notes,
-            {"test": count} if count is not None else {},
-        )
-    train, validation, test, split_notes = i2dl_data.train_val_test(
-        source,
-        validation_fraction=config.validation_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
-    notes.extend(split_notes)
-    counts = {
-        name: _count(ds)
-        for name, ds in (("train", train), ("validation", validation), ("test", test))
-    }
-    return Datasets(
-        pipeline(train, True, "train"),
-        pipeline(validation, False, "validation"),
-        pipeline(test, False, "test"),
-        source.class_names,
-        source.name,
-        notes,
-        counts,
-    )
-
-
-# Settings that do not change which examples a pipeline caches, nor their preprocessing.
-_NOT_DATA = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "patience",
-    "min_epochs",
-    "strategy",
-    "mixed_precision",
-    "output_dir",
-    "overfit_batches",
-    "cache",
-)
-
-
-def _cache_prefix(config: BaseConfig, loading: Mapping[str, Any]) -> str | None:
-    """The prefix of a run's `--cache PATH` files, or `None` when it caches in memory or not.
-
-    The name ends in a hash of the settings that decide the cached examples (the app, the data
-    source, the split fractions and seed, the app's preprocessing settings, ...), so runs with
-    other data settings never read each other's files; runs that differ only in training
-    settings (epochs, learning rate, ...) share them.
-    """
-    if config.cache in CACHE_MODES:
-        return None
-    path = Path(config.cache).expanduser().absolute()
-    prefix = path / "cache" if path.is_dir() else path
-    settings = {k: v for k, v in config_to_dict(config).items() if k not in _NOT_DATA}
-    if os.path.exists(config.data):
-        settings["data"] = os.path.abspath(config.data)
-    settings.update(loading, app=type(config).__module__, worker=distribute.task_name())
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return f"{prefix}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
-
-
-def _count(ds: tf.data.Dataset) -> int:
-    n = int(ds.cardinality())
-    if n >= 0:
-        return n
-    return sum(1 for _ in ds)
-
-
-def _from_data(config: BaseConfig, datasets: Datasets) -> BaseConfig:
-    """Fills the config fields that the data decides (classes, training-set size).
-
-    The class names are the data's, unless the user named the classes (e.g. the mask values of
-    a segmentation set); then there must be as many names as the data has classes.
-    """
-    names = {f.name for f in dataclasses.fields(config)}
-    derived = {}
-    if isinstance(config, ClassesConfig) and datasets.class_names:
-        found = list(datasets.class_names)
-        if config.class_names and len(config.class_names) != len(found):
-            raise UsageError(
-                f"--class-names gives {len(config.class_names)} names, but --data "
-                f"{config.data} has {len(found)} classes ({', '.join(found)})"
-            )
-        derived["num_classes"] = len(found)
-        derived["class_names"] = list(config.class_names or found)
-    if "train_examples" in names and "train" in datasets.num_examples:
-        derived["train_examples"] = datasets.num_examples["train"]
-    return dataclasses.replace(config, **derived)
-
-
-def check_classes(
-    config: BaseConfig, datasets: Datasets, trained_on: Sequence[str] | None = None
-) -> None:
-    """Refuses data whose classes differ from those the run was trained on.
-
-    The number of classes must match, and so must the names where the data has some and the
-    names of the training data (`trained_on`) are known: a folder `seven/` is not class 7 of a
-    model whose data named it otherwise.
-    """
-    if not isinstance(config, ClassesConfig) or not datasets.class_names:
-        return
-    found, trained = list(datasets.class_names), class_names_of(config)
-    if len(found) != len(trained) or (trained_on and found != list(trained_on)):
-        expected = list(trained_on or trained)
-        raise UsageError(
-            f"--data {config.data} has the classes {found}, but the model was trained on "
-            f"{expected}; evaluate it on data with the same classes"
-        )
-
-
-class ConfigHyperModel(kt.HyperModel):
-    """A HyperModel that maps hyperparameters onto an app `Config` and nothing more.
-
-    Subclasses implement `config_for(hp)`; `build(hp)` then calls the app's `build_model` on it,
-    and `tune` retrains `final_config(best hp)` with the ordinary training path.
-    """
-
-    build_model: Callable[[BaseConfig], keras.Model]
-
-    def __init__(self, config: BaseConfig | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-
-    def config_for(self, hp: kt.HyperParameters) -> BaseConfig:
-        raise NotImplementedError
-
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        return type(self).build_model(self.config_for(hp))
-
-    def final_config(self, hp: kt.HyperParameters) -> BaseConfig:
-        """The configuration `tune` retrains: `config_for(hp)`, unless a subclass's trials
-        simplify settings that the final model should keep."""
-        return self.config_for(hp)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def field_types(config_cls) -> dict[str, tuple[Any, bool]]:
-    """Field name -> (base type, optional?) of a `Config`: `str | None` -> `(str, True)`."""
-    hints = typing.get_type_hints(config_cls)
-    found = {}
-    for f in dataclasses.fields(config_cls):
-        hint, optional = hints[f.name], False
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(hint) if a is not type(None)]
-            hint, optional = args[0], True
-        found[f.name] = (hint, optional)
-    return found
-
-
-def type_name(kind: Any) -> str:
-    return "list of strings" if typing.get_origin(kind) is list else kind.__name__
-
-
-def make_config(config_cls, values: Mapping[str, Any], where: str = "") -> BaseConfig:
-    """Builds a `Config` from field values, refusing unknown names and values of the wrong type.
-
-    The one check of settings, for keyword arguments of the Python API, `--config FILE.json`
-    and stored run folders alike (`where` prefixes the message, e.g. the file's name).
-
-    Raises:
-        UsageError: naming the setting and what it expects.
-    """
-    types_ = field_types(config_cls)
-    unknown = sorted(set(values) - set(types_))
-    if unknown:
-        raise UsageError(f"{where}unknown setting(s) {unknown}; known settings: {sorted(types_)}")
-    checked = {}
-    for key, value in values.items():
-        kind, optional = types_[key]
-        if value is None and optional:
-            checked[key] = value
-            continue
-        if typing.get_origin(kind) is list:
-            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-            value = list(value) if ok else value
-        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok, value = True, float(value)
-        else:
-            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if not ok:
-            raise UsageError(f"{where}{key} expects {type_name(kind)}, got {value!r}")
-        checked[key] = value
-    return config_cls(**checked)
 
 
 @contextlib.contextmanager
@@ -841,7 +375,7 @@ def _train(app, config, echo, extra_callbacks) -> Run:
     )
     for note in datasets.notes:
         echo(f"note: {note}")
-    config = _from_data(config, datasets)
+    config = from_data(config, datasets)
     datasets.class_weight = class_weights(config, datasets)
     if config.overfit_batches:
         # The course's sanity check: a model that cannot fit a few batches has a bug.
@@ -1204,7 +738,7 @@ def _search(app, config, tuner_kind, max_trials, max_epochs, tuner_dir, overwrit
         )
     keras.utils.set_random_seed(config.seed)
     datasets = app.make_datasets(config, "train")
-    config = _from_data(config, datasets)
+    config = from_data(config, datasets)
     hypermodel = app.HyperModel(config)
     directory = tuner_dir or str(Path(config.output_dir) / app.NAME / "tuning")
     project = f"{tuner_kind}-{config_key(config)}"

@@ -40,11 +40,10 @@ VERBS = {
 TUNER_KINDS = ("hyperband", "random", "bayesian", "grid")
 
 
-def _base():
-    # Imported on first use: `i2dl --help` answers without loading TensorFlow.
-    from i2dl_keras.apps import base
-
-    return base
+def _apps(name: str):
+    """The module `i2dl_keras.apps.NAME`, imported on first use: `i2dl --help` answers without
+    loading TensorFlow."""
+    return importlib.import_module(f"i2dl_keras.apps.{name}")
 
 
 class CliError(Exception):
@@ -99,7 +98,7 @@ def _add_config_flags(
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
-        kind, optional = _base().field_types(config_cls)[f.name]
+        kind, optional = _apps("settings").field_types(config_cls)[f.name]
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -142,7 +141,7 @@ def load_config_file(path: str, config_cls) -> dict[str, Any]:
         raise CliError(f"--config {path}: not valid JSON ({exc})") from None
     if not isinstance(values, dict):
         raise CliError(f"--config {path}: expected a JSON object of settings")
-    checked = _base().make_config(config_cls, values, where=f"--config {path}: ")
+    checked = _apps("settings").make_config(config_cls, values, where=f"--config {path}: ")
     return {key: getattr(checked, key) for key in values}
 
 
@@ -264,16 +263,16 @@ def run(argv: Sequence[str], echo=print) -> int:
     if app_name not in APPS:
         print(f"i2dl: error: unknown app {app_name!r}; choose from {sorted(APPS)}", file=sys.stderr)
         return 2
-    app = importlib.import_module(f"i2dl_keras.apps.{app_name}")
-    base = _base()
+    app = _apps(app_name)
+    base, settings = _apps("base"), _apps("settings")
     args = build_parser(app_name, app).parse_args(argv[1:])
     values = _config_values(args, app.Config)
     if args.verb == "train":
-        base.train(app, base.make_config(app.Config, values), echo=echo)
+        base.train(app, settings.make_config(app.Config, values), echo=echo)
     elif args.verb == "tune":
         base.tune(
             app,
-            base.make_config(app.Config, values),
+            settings.make_config(app.Config, values),
             tuner_kind=args.tuner,
             max_trials=args.max_trials,
             max_epochs=args.max_epochs,
@@ -348,7 +347,7 @@ def _is_user_error(exc: BaseException) -> bool:
     from i2dl_keras.data import DataError
     from i2dl_keras.export import ExportError
 
-    return isinstance(exc, (CliError, _base().UsageError, DataError, ExportError))
+    return isinstance(exc, (CliError, _apps("settings").UsageError, DataError, ExportError))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from i2dl_keras import metrics as image_metrics
-from i2dl_keras.apps import base, plots, predictions, signatures
+from i2dl_keras.apps import base, loading, plots, predictions, settings, signatures
 from i2dl_keras.data import read_images
 from i2dl_keras.layers import (
     ImagePreprocessing,
@@ -119,63 +119,63 @@ PSNR_CAP_DB = 100.0
 
 
 @dataclasses.dataclass
-class Config(base.BaseConfig):
+class Config(settings.BaseConfig):
     """Settings of the denoising autoencoder."""
 
-    epochs: int = base.option(40, "most training epochs (early stopping may end sooner)")
-    batch_size: int = base.option(32, "images per batch")
-    patience: int = base.option(10, "epochs without validation improvement before stopping")
-    learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
-    image_size: int = base.option(28, "square image size in pixels (images are resized to it)")
-    channels: int = base.option(1, "image channels: 1 (grayscale) or 3 (RGB)", choices=(1, 3))
-    noise: str = base.option("gaussian", "corruption of the inputs", choices=NOISES)
-    noise_level: float = base.option(
+    epochs: int = settings.option(40, "most training epochs (early stopping may end sooner)")
+    batch_size: int = settings.option(32, "images per batch")
+    patience: int = settings.option(10, "epochs without validation improvement before stopping")
+    learning_rate: float = settings.option(2e-3, "peak learning rate (cosine decay to 0)")
+    image_size: int = settings.option(28, "square image size in pixels (images are resized to it)")
+    channels: int = settings.option(1, "image channels: 1 (grayscale) or 3 (RGB)", choices=(1, 3))
+    noise: str = settings.option("gaussian", "corruption of the inputs", choices=NOISES)
+    noise_level: float = settings.option(
         0.5,
         "gaussian: standard deviation (pixels in [0, 1], clipped); salt_pepper, masking: the "
         "fraction of pixels hit",
     )
-    train_noise_level: float | None = base.option(
+    train_noise_level: float | None = settings.option(
         None, "noise level of the training inputs only (default: --noise-level)"
     )
-    loss: str = base.option("mse", "reconstruction loss", choices=("mse", "bce"))
-    variant: str = base.option("conv", "which autoencoder of the course", choices=VARIANTS)
-    width: int = base.option(16, "conv: filters of the first stage (doubles per stage)")
-    depth: int = base.option(
+    loss: str = settings.option("mse", "reconstruction loss", choices=("mse", "bce"))
+    variant: str = settings.option("conv", "which autoencoder of the course", choices=VARIANTS)
+    width: int = settings.option(16, "conv: filters of the first stage (doubles per stage)")
+    depth: int = settings.option(
         2, "conv: stride-2 stages; dense variants: encoder layers including the code"
     )
-    kernel_size: int = base.option(3, "conv: side of the square kernels")
-    convs_per_stage: int = base.option(
+    kernel_size: int = settings.option(3, "conv: side of the square kernels")
+    convs_per_stage: int = settings.option(
         4, "conv: convolutions per encoder and per decoder stage, the strided one included"
     )
-    skip_connections: bool = base.option(
+    skip_connections: bool = settings.option(
         True, "conv: decoder stages also see the encoder's feature maps (a U-Net shape)"
     )
-    full_resolution_convs: int = base.option(
+    full_resolution_convs: int = settings.option(
         2, "conv: convolutions at the input's resolution before the first stride-2 stage"
     )
-    code_size: int = base.option(
+    code_size: int = settings.option(
         0,
         f"width of a dense code; 0: the variant's default (conv: the last feature map, "
         f"dense variants: {DENSE_CODE_SIZE})",
     )
-    hidden: int = base.option(256, "dense variants: units of the first hidden layer (halves)")
-    sparsity_weight: float = base.option(1e-3, "sparse: weight of the L1 activity penalty")
-    contraction: float = base.option(1e-3, "contractive: weight of the Jacobian penalty")
-    pretrain_epochs: int = base.option(3, "stacked: epochs of each greedy pretraining stage")
-    classify: bool = base.option(
+    hidden: int = settings.option(256, "dense variants: units of the first hidden layer (halves)")
+    sparsity_weight: float = settings.option(1e-3, "sparse: weight of the L1 activity penalty")
+    contraction: float = settings.option(1e-3, "contractive: weight of the Jacobian penalty")
+    pretrain_epochs: int = settings.option(3, "stacked: epochs of each greedy pretraining stage")
+    classify: bool = settings.option(
         False,
         "after training, compare a classifier on the trained encoder with the same network "
         "trained from scratch, on few labels (needs labelled data)",
     )
-    labels_per_class: int = base.option(10, "--classify: labelled training images per class")
-    train_examples: int = base.option(
+    labels_per_class: int = settings.option(10, "--classify: labelled training images per class")
+    train_examples: int = settings.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
     )
 
     def validate(self) -> None:
         super().validate()
         if self.image_size < 4:
-            raise base.UsageError(f"--image-size must be at least 4, got {self.image_size}")
+            raise settings.UsageError(f"--image-size must be at least 4, got {self.image_size}")
         for name in (
             "width",
             "depth",
@@ -186,24 +186,24 @@ class Config(base.BaseConfig):
             "labels_per_class",
         ):
             if getattr(self, name) < 1:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
         if self.code_size < 0:
-            raise base.UsageError(f"--code-size must be 0 or more, got {self.code_size}")
+            raise settings.UsageError(f"--code-size must be 0 or more, got {self.code_size}")
         if self.full_resolution_convs < 0:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--full-resolution-convs must be 0 or more, got {self.full_resolution_convs}"
             )
         if self.sparsity_weight < 0 or self.contraction < 0:
-            raise base.UsageError("--sparsity-weight and --contraction must be 0 or more")
+            raise settings.UsageError("--sparsity-weight and --contraction must be 0 or more")
         check_noise_level(self.noise, self.noise_level, "--noise-level")
         if self.train_noise_level is not None:
             check_noise_level(self.noise, self.train_noise_level, "--train-noise-level")
         if self.variant == "conv":
             factor = 2**self.depth
             if self.image_size % factor:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--image-size {self.image_size} must be divisible by 2**depth = {factor} "
                     f"for the conv variant with --depth {self.depth} (each stage halves it); "
                     "change --image-size or --depth"
@@ -211,7 +211,7 @@ class Config(base.BaseConfig):
         else:
             values = self.image_size**2 * self.channels
             if self.variant in ("bottleneck", "stacked") and dense_code_size(self) >= values:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--code-size {dense_code_size(self)} must be smaller than the "
                     f"{values} pixel values of an image for the {self.variant} variant"
                 )
@@ -228,12 +228,12 @@ def check_noise_level(noise: str, level: float, flag: str) -> None:
     """Raises `UsageError` unless `level` suits `noise` (a deviation <= 1 or a fraction < 1)."""
     if noise == "gaussian":
         if not 0.0 <= level <= 1.0:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"{flag} must be in [0, 1] for --noise gaussian (a standard deviation on pixels "
                 f"in [0, 1]), got {level}"
             )
     elif not 0.0 <= level < 1.0:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"{flag} must be in [0, 1) for --noise {noise} (the fraction of pixels hit), "
             f"got {level}"
         )
@@ -320,7 +320,7 @@ def noisy_fixed_pairs(
 
 
 @dataclasses.dataclass
-class DenoiseDatasets(base.Datasets):
+class DenoiseDatasets(loading.Datasets):
     """`(noisy pixels 0-255, clean image in [0, 1])` pipelines, plus the clean ones they are
     made from.
 
@@ -328,7 +328,7 @@ class DenoiseDatasets(base.Datasets):
     `--classify`.
     """
 
-    clean: base.Datasets | None = None
+    clean: loading.Datasets | None = None
 
 
 def make_datasets(config: Config, purpose: str) -> DenoiseDatasets:
@@ -340,11 +340,11 @@ def make_datasets(config: Config, purpose: str) -> DenoiseDatasets:
 
     # Only the classifier comparison needs labels; the autoencoder reads any image source.
     task = "image_classification" if config.classify and purpose == "train" else TASK
-    clean = base.load_datasets(
+    clean = loading.load_datasets(
         config, task, purpose, preprocess=preprocess, image_size=(size, size), channels=channels
     )
     if task == "image_classification" and len(clean.class_names) < 2:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--classify needs labelled data with at least 2 classes; {clean.source_name} "
             f"has {len(clean.class_names)}"
         )
@@ -464,7 +464,7 @@ def build_model(config: Config) -> keras.Model:
     return model
 
 
-class HyperModel(base.ConfigHyperModel):
+class HyperModel(settings.ConfigHyperModel):
     """Searches code size, depth, width, the training noise level and the learning rate.
 
     Beyond mapping `hp` onto a `Config`, it overrides `fit`: the training noise level shapes

@@ -28,7 +28,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from i2dl_keras.apps import base, plots, predictions, signatures
+from i2dl_keras.apps import base, loading, plots, predictions, settings, signatures
 from i2dl_keras.data import random_affine
 from i2dl_keras.data.color_jitter import color_jitter
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
@@ -47,46 +47,48 @@ CROP_FRACTION = 0.9
 
 
 @dataclasses.dataclass
-class Config(base.ClassesConfig):
+class Config(settings.ClassesConfig):
     """Settings of the digit recognizer."""
 
-    epochs: int = base.option(20, "most training epochs (early stopping may end sooner)")
-    batch_size: int = base.option(128, "examples per batch")
-    learning_rate: float = base.option(2e-3, "initial learning rate (cosine decay to 0)")
-    model: str = base.option("cnn", "architecture", choices=("cnn", "lenet5"))
-    image_size: int = base.option(28, "square input size in pixels")
-    width: int = base.option(32, "filters of the first conv layer (the second has twice as many)")
-    dropout: float = base.option(0.4, "dropout before the classifier")
-    augment: bool = base.option(True, "random shifts, rotations and zooms of training batches")
-    color_jitter: bool = base.option(
+    epochs: int = settings.option(20, "most training epochs (early stopping may end sooner)")
+    batch_size: int = settings.option(128, "examples per batch")
+    learning_rate: float = settings.option(2e-3, "initial learning rate (cosine decay to 0)")
+    model: str = settings.option("cnn", "architecture", choices=("cnn", "lenet5"))
+    image_size: int = settings.option(28, "square input size in pixels")
+    width: int = settings.option(
+        32, "filters of the first conv layer (the second has twice as many)"
+    )
+    dropout: float = settings.option(0.4, "dropout before the classifier")
+    augment: bool = settings.option(True, "random shifts, rotations and zooms of training batches")
+    color_jitter: bool = settings.option(
         False,
         "with --augment, also random brightness (shifts of up to 51 on 0-255) and contrast "
         "(x0.8 to x1.2) of training images",
     )
-    five_crop: bool = base.option(
+    five_crop: bool = settings.option(
         False,
         "evaluate on five crops, 0.9 of the side (the corners and the centre), averaging "
         "their probabilities",
     )
-    class_weight: str | None = base.class_weight_option()
-    num_classes: int = base.option(10, "number of classes (set from the data when training)")
-    train_examples: int = base.option(
+    class_weight: str | None = settings.class_weight_option()
+    num_classes: int = settings.option(10, "number of classes (set from the data when training)")
+    train_examples: int = settings.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
     )
 
     def validate(self) -> None:
         super().validate()
         if self.image_size < 12:
-            raise base.UsageError(f"--image-size must be at least 12, got {self.image_size}")
+            raise settings.UsageError(f"--image-size must be at least 12, got {self.image_size}")
         if self.width < 1:
-            raise base.UsageError(f"--width must be at least 1, got {self.width}")
+            raise settings.UsageError(f"--width must be at least 1, got {self.width}")
         if not 0 <= self.dropout < 1:
-            raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise settings.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.color_jitter and not self.augment:
-            raise base.UsageError("--color-jitter changes training images: it needs --augment")
+            raise settings.UsageError("--color-jitter changes training images: it needs --augment")
 
 
-def make_datasets(config: Config, purpose: str) -> base.Datasets:
+def make_datasets(config: Config, purpose: str) -> loading.Datasets:
     size = config.image_size
 
     def preprocess(image, label):
@@ -102,7 +104,7 @@ def make_datasets(config: Config, purpose: str) -> base.Datasets:
                 warped = jitter(warped)
             return warped, labels
 
-    return base.load_datasets(
+    return loading.load_datasets(
         config, TASK, purpose, preprocess=preprocess, augment=augment, channels=1
     )
 
@@ -117,7 +119,7 @@ def build_model(config: Config) -> keras.Model:
         )
     pixels = keras.Input((None, None, None), name="pixels")
     x = ImagePreprocessing(size=(size, size), channels=1, name="preprocessing")(pixels)
-    outputs = ClassNames(base.class_names_of(config), name="class_names")(net(x))
+    outputs = ClassNames(settings.class_names_of(config), name="class_names")(net(x))
     model = keras.Model(pixels, outputs, name=f"digits_{net.name}")
     # Cosine decay over the planned steps: the course's learning-rate decay without a knob to tune.
     steps_per_epoch = -(-config.train_examples // config.batch_size)
@@ -132,7 +134,7 @@ def build_model(config: Config) -> keras.Model:
     return model
 
 
-class HyperModel(base.ConfigHyperModel):
+class HyperModel(settings.ConfigHyperModel):
     """Searches architecture width, dropout and learning rate of the digit recognizer."""
 
     build_model = staticmethod(build_model)
@@ -179,7 +181,7 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 
 
 def write_report(
-    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+    run_dir: Path, model: keras.Model, datasets: loading.Datasets, config, result: base.FitResult
 ) -> dict:
     """The test confusion matrix and the misclassified test images (five-crop when set)."""
     if config.five_crop:

@@ -15,7 +15,8 @@ import keras
 import numpy as np
 
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps.base import Run, UsageError, progress_verbosity
+from i2dl_keras.apps.base import Run, progress_verbosity
+from i2dl_keras.apps.settings import UsageError
 
 
 def classify_images(run: Run, inputs: Any, batch_size: int) -> list[dict]:

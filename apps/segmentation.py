@@ -53,7 +53,7 @@ from PIL import Image
 
 from i2dl_keras import data as i2dl_data
 from i2dl_keras import dense_prediction
-from i2dl_keras.apps import base, plots, predictions
+from i2dl_keras.apps import base, loading, plots, predictions, settings
 from i2dl_keras.data import DataError
 from i2dl_keras.layers import ClassNames, ImagePreprocessing
 from i2dl_keras.losses.dice import Dice
@@ -116,92 +116,94 @@ PALETTE = np.array(
 
 
 @dataclasses.dataclass
-class Config(base.ClassesConfig):
+class Config(settings.ClassesConfig):
     """Settings of the segmenter."""
 
-    data: str = base.option(
+    data: str = settings.option(
         "oxford_iiit_pet",
         "data source: oxford_iiit_pet (TFDS), synthetic, or a folder of image/ + label/ pairs",
     )
-    epochs: int | None = base.option(
+    epochs: int | None = settings.option(
         None,
         f"training epochs; none: enough for about {AUTO_STEPS} optimizer steps, at least "
         f"{AUTO_MIN_EPOCHS}, counted from the training split (the run's config.json records the "
         "number)",
     )
-    batch_size: int = base.option(4, "images (or crops) per batch")
-    learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
-    patience: int | None = base.option(
+    batch_size: int = settings.option(4, "images (or crops) per batch")
+    learning_rate: float = settings.option(2e-3, "peak learning rate (cosine decay to 0)")
+    patience: int | None = settings.option(
         None,
         "epochs without validation improvement before stopping early; none: never (a few "
         "validation images are too noisy to stop on); the best epoch's weights are restored",
     )
-    model: str = base.option("unet", "architecture", choices=("unet", "fcn"))
-    encoder: str = base.option(
+    model: str = settings.option("unet", "architecture", choices=("unet", "fcn"))
+    encoder: str = settings.option(
         "none",
         "pretrained keras.applications encoder under a U-Net decoder (replaces --model)",
         choices=("none", "mobilenet_v2"),
     )
-    weights: str = base.option(
+    weights: str = settings.option(
         "imagenet",
         "encoder weights: imagenet (from $KERAS_HOME/models, ~/.keras/models by default, else "
         "downloaded), none, or a FILE",
     )
-    encoder_alpha: float = base.option(
+    encoder_alpha: float = settings.option(
         1.0, "MobileNetV2 width multiplier (imagenet: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4)"
     )
-    depth: int = base.option(4, "2x2 poolings of the encoder: total stride 2**depth (fcn: >= 3)")
-    width: int = base.option(
+    depth: int = settings.option(
+        4, "2x2 poolings of the encoder: total stride 2**depth (fcn: >= 3)"
+    )
+    width: int = settings.option(
         16,
         "filters of the first level, doubling per level (the U-Net's full-resolution level has "
         "half as many)",
     )
-    upsampling: str = base.option(
+    upsampling: str = settings.option(
         "transposed", "learned transposed convolution or bilinear", ("transposed", "bilinear")
     )
-    batch_norm: bool = base.option(True, "batch normalization in the U-Net's convolutions")
-    dropout: float = base.option(0.0, "dropout at the bottom (unet) or in the head (fcn)")
-    loss: str = base.option(
+    batch_norm: bool = settings.option(True, "batch normalization in the U-Net's convolutions")
+    dropout: float = settings.option(0.0, "dropout at the bottom (unet) or in the head (fcn)")
+    loss: str = settings.option(
         "ce+dice",
         "pixel-wise cross-entropy, Dice, or their sum",
         choices=("ce", "dice", "ce+dice"),
     )
-    class_weights: str = base.option(
+    class_weights: str = settings.option(
         "none",
         "cross-entropy class weights: none, balanced (per batch), or one per class as 3,1",
     )
-    image_size: int | None = base.option(
+    image_size: int | None = settings.option(
         None,
         f"resize images and masks to this square when loading (default: keep; TFDS: "
         f"{TFDS_IMAGE_SIZE}); a multiple of the stride",
     )
-    channels: int = base.option(
+    channels: int = settings.option(
         3, "image channels the model takes (images are converted)", choices=(1, 3)
     )
-    crop_size: int = base.option(
+    crop_size: int = settings.option(
         256,
         "train on random square crops of this size, one place per image, where the images are "
         "at least that large (smaller ones train whole, with a note); 0: whole images; a "
         "multiple of the stride",
     )
-    augment: bool = base.option(
+    augment: bool = settings.option(
         True, "random flips and small rotations of training images and masks together"
     )
-    rotation: float = base.option(10.0, "largest random rotation in degrees (with --augment)")
-    tile_size: int = base.option(
+    rotation: float = settings.option(10.0, "largest random rotation in degrees (with --augment)")
+    tile_size: int = settings.option(
         512, "predict images larger than this in overlapping tiles of this size (0: never)"
     )
-    tile_overlap: int = base.option(
+    tile_overlap: int = settings.option(
         192,
         "overlap of neighbouring tiles, whose centres are kept: at least twice the receptive-field "
         "radius (94 for a depth-4 U-Net) makes tiles exact",
     )
-    tta: bool = base.option(
+    tta: bool = settings.option(
         False,
         "test-time augmentation: average the probabilities of each image's 8 flips and "
         "transpositions when evaluating, predicting and serving (8 passes per image)",
     )
-    train_examples: int = base.option(
+    train_examples: int = settings.option(
         0, "training images per epoch (set from the data; sizes the learning-rate schedule)"
     )
 
@@ -221,7 +223,7 @@ class Config(base.ClassesConfig):
             "epochs": 1 if self.epochs is None else self.epochs,
             "patience": 0 if self.patience is None else self.patience,
         }
-        base.ClassesConfig.validate(dataclasses.replace(self, **numbers))
+        settings.ClassesConfig.validate(dataclasses.replace(self, **numbers))
         # Not `model`: `evaluate --model PATH` hands the run's path over in that field.
         checks = (
             ("encoder", ("none", "mobilenet_v2")),
@@ -231,22 +233,22 @@ class Config(base.ClassesConfig):
         )
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
         if self.depth < 1:
-            raise base.UsageError(f"--depth must be at least 1, got {self.depth}")
+            raise settings.UsageError(f"--depth must be at least 1, got {self.depth}")
         if self.model == "fcn" and self.encoder == "none" and self.depth < 3:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--model fcn fuses the last three pools (FCN-8s): --depth must be at least 3, "
                 f"got {self.depth}"
             )
         if self.width < 1:
-            raise base.UsageError(f"--width must be at least 1, got {self.width}")
+            raise settings.UsageError(f"--width must be at least 1, got {self.width}")
         if not 0 <= self.dropout < 1:
-            raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise settings.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.rotation <= 45:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--rotation must be between 0 and 45 degrees, got {self.rotation}"
             )
         parse_class_weights(self.class_weights)
@@ -254,23 +256,23 @@ class Config(base.ClassesConfig):
         for name in ("crop_size", "tile_size", "tile_overlap"):
             value = getattr(self, name)
             if value < 0 or value % stride:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--{_flag(name)} must be 0 or a positive multiple of {stride} (the stride of "
                     f"this network), got {value}"
                 )
         if self.tile_size and self.tile_overlap >= self.tile_size:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--tile-overlap ({self.tile_overlap}) must be smaller than --tile-size "
                 f"({self.tile_size})"
             )
         if self.image_size is not None and (self.image_size < 0 or self.image_size % stride):
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--image-size must be a positive multiple of {stride} (the stride of this "
                 f"network), 0 to keep the stored size, or none, got {self.image_size}"
             )
         if self.encoder != "none":
             if self.channels != 3:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--encoder {self.encoder} takes RGB images: --channels must be 3, "
                     f"got {self.channels}"
                 )
@@ -278,9 +280,9 @@ class Config(base.ClassesConfig):
                 try:
                     imagenet_weights_file(self.encoder, IMAGENET_SIZE, self.encoder_alpha)
                 except ValueError as err:
-                    raise base.UsageError(f"--weights imagenet: {err}") from None
+                    raise settings.UsageError(f"--weights imagenet: {err}") from None
             if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--weights {self.weights}: no such file; pass imagenet, none, or the path "
                     "of a MobileNetV2 (include_top=False) weights file"
                 )
@@ -322,7 +324,7 @@ def parse_class_weights(text: str) -> str | list[float] | None:
     except ValueError:
         weights = []
     if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--class-weights must be none, balanced, or non-negative numbers separated by commas "
             f"(one per class, e.g. 3,1), got {text!r}"
         )
@@ -378,7 +380,7 @@ def joint_augment(config: Config) -> Callable | None:
 
     def crop_each(data):
         if None in data["images"].shape[1:3]:
-            raise base.UsageError(_sizes_differ(config))
+            raise settings.UsageError(_sizes_differ(config))
         channels = data["images"].shape[-1]
 
         def one(pair):
@@ -411,9 +413,9 @@ def joint_augment(config: Config) -> Callable | None:
     return augment
 
 
-def make_datasets(config: Config, purpose: str) -> base.Datasets:
+def make_datasets(config: Config, purpose: str) -> loading.Datasets:
     size = effective_image_size(config)
-    datasets = base.load_datasets(
+    datasets = loading.load_datasets(
         config,
         TASK,
         purpose,
@@ -438,14 +440,14 @@ def _sizes_differ(config: Config) -> str:
     )
 
 
-def _check_sizes(config: Config, datasets: base.Datasets) -> None:
+def _check_sizes(config: Config, datasets: loading.Datasets) -> None:
     """Fails early, naming the flag to change, where batches could not be formed or trained."""
     height, width = datasets.test.element_spec[0].shape[1:3]
     if height is None or width is None:
-        raise base.UsageError(_sizes_differ(config))
+        raise settings.UsageError(_sizes_differ(config))
     stride = model_stride(config)
     if datasets.train is not None and (height % stride or width % stride):
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--data {config.data}: images of {height}x{width} are not multiples of {stride}, the "
             f"stride of this network, so it cannot train on them whole; pass --image-size N (a "
             f"multiple of {stride}) to resize them when loading"
@@ -481,7 +483,7 @@ def build_model(config: Config) -> keras.Model:
         except ValueError as err:
             if weights is None:
                 raise
-            raise base.UsageError(f"--weights {config.weights}: {err}") from None
+            raise settings.UsageError(f"--weights {config.weights}: {err}") from None
     else:
         x = ImagePreprocessing(None, channels=config.channels, name="preprocessing")(inputs)
         shape = (None, None, config.channels)
@@ -510,7 +512,7 @@ def build_model(config: Config) -> keras.Model:
                 batch_norm_momentum=BATCH_NORM_MOMENTUM,
                 dropout=config.dropout,
             )
-    outputs = ClassNames(base.class_names_of(config), name="class_names")(core(x))
+    outputs = ClassNames(settings.class_names_of(config), name="class_names")(core(x))
     model = keras.Model(inputs, outputs, name=f"{core.name}_segmenter")
     compile_segmenter(model, config)
     return model
@@ -540,13 +542,13 @@ def make_loss(config: Config) -> Dice:
     """The `--loss` and `--class-weights` settings as one `Dice` loss object."""
     weights = parse_class_weights(config.class_weights)
     if isinstance(weights, list) and len(weights) != config.num_classes:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--class-weights {config.class_weights}: {len(weights)} weights for "
             f"{config.num_classes} classes; give one per class"
         )
     if config.loss == "dice":
         if weights is not None:
-            raise base.UsageError(
+            raise settings.UsageError(
                 "--class-weights apply to the cross-entropy: use --loss ce or ce+dice (Dice "
                 "already weighs every class equally)"
             )
@@ -566,7 +568,7 @@ def encoder_weights_file(config: Config) -> Path | str | None:
     `i2dl_keras.models.fetch_imagenet_weights`, which fails at once when offline.
 
     Raises:
-        base.UsageError: if the file is neither cached nor downloadable; one line naming the
+        settings.UsageError: if the file is neither cached nor downloadable; one line naming the
             file to place and where.
     """
     if config.weights == "none":
@@ -576,13 +578,13 @@ def encoder_weights_file(config: Config) -> Path | str | None:
     try:
         return fetch_imagenet_weights(config.encoder, IMAGENET_SIZE, config.encoder_alpha)
     except DataError as err:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--weights imagenet: {err}; or pass --weights FILE, or train the encoder from "
             "scratch with --weights none"
         ) from None
 
 
-class HyperModel(base.ConfigHyperModel):
+class HyperModel(settings.ConfigHyperModel):
     """Searches the width, learning rate and loss of the segmenter."""
 
     build_model = staticmethod(build_model)
@@ -706,7 +708,7 @@ def mask_values(names: Sequence[str]) -> list[int]:
 
 
 def write_report(
-    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+    run_dir: Path, model: keras.Model, datasets: loading.Datasets, config, result: base.FitResult
 ) -> dict:
     """Six test images beside their true and predicted masks."""
     images, truths, preds = [], [], []
@@ -724,7 +726,7 @@ def write_report(
         captions += ["image", "true mask", f"predicted (mean IoU {iou['mean_iou']:.2f})"]
     legend = ", ".join(
         f"{name}: {'/'.join(str(c) for c in PALETTE[i % len(PALETTE)])}"
-        for i, name in enumerate(base.class_names_of(config))
+        for i, name in enumerate(settings.class_names_of(config))
     )
     figure = plots.image_grid(
         pictures,
@@ -777,7 +779,7 @@ def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
     averaged over its 8 flips with `--tta`, as in `evaluate`.
     """
     if batch_size < 1:
-        raise base.UsageError(f"batch_size must be at least 1, got {batch_size}")
+        raise settings.UsageError(f"batch_size must be at least 1, got {batch_size}")
     found = i2dl_data.read_images(inputs)
     names = run.class_names
     dtype = np.uint8 if len(names) <= 256 else np.int32

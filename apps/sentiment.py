@@ -53,7 +53,7 @@ import tensorflow as tf
 
 import i2dl_keras.layers
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps import base, plots, predictions
+from i2dl_keras.apps import base, loading, plots, predictions, settings
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.data.vocabulary import adapt_vocabulary
@@ -111,59 +111,59 @@ NO_DATA_HELP = (
 
 
 @dataclasses.dataclass
-class Config(base.ClassesConfig):
+class Config(settings.ClassesConfig):
     """Settings of the sentiment classifier."""
 
-    data: str = base.option(
+    data: str = settings.option(
         "",
         "required: a local text path (class files, class folders, CSV/TSV), imdb, or synthetic",
     )
-    epochs: int = base.option(
+    epochs: int = settings.option(
         3, "most training epochs of each LSTM model (early stopping may end sooner)"
     )
-    batch_size: int = base.option(32, "sentences per batch")
-    learning_rate: float = base.option(2e-3, "peak learning rate (cosine decay to 0)")
-    patience: int = base.option(3, "epochs without validation improvement before stopping")
-    cell: str = base.option(
+    batch_size: int = settings.option(32, "sentences per batch")
+    learning_rate: float = settings.option(2e-3, "peak learning rate (cosine decay to 0)")
+    patience: int = settings.option(3, "epochs without validation improvement before stopping")
+    cell: str = settings.option(
         "i2dl",
         "LSTM: i2dl (the course's gate equations) or keras (cuDNN on a GPU); same function",
         choices=("i2dl", "keras"),
     )
-    vocab_size: int = base.option(
+    vocab_size: int = settings.option(
         12000, "most vocabulary entries, padding and out-of-vocabulary included"
     )
-    embedding_dim: int = base.option(128, "size of the word vectors")
-    units: int = base.option(64, "LSTM units (per direction)")
-    depth: int = base.option(1, "stacked LSTM layers")
-    bidirectional: bool = base.option(True, "read each sentence in both directions")
-    dropout: float = base.option(0.5, "dropout on the word vectors and before the head")
-    recurrent_dropout: float = base.option(
+    embedding_dim: int = settings.option(128, "size of the word vectors")
+    units: int = settings.option(64, "LSTM units (per direction)")
+    depth: int = settings.option(1, "stacked LSTM layers")
+    bidirectional: bool = settings.option(True, "read each sentence in both directions")
+    dropout: float = settings.option(0.5, "dropout on the word vectors and before the head")
+    recurrent_dropout: float = settings.option(
         0.25, "dropout on the LSTM's recurrent state (one mask per sentence, Gal & Ghahramani)"
     )
-    word_dropout: float = base.option(
+    word_dropout: float = settings.option(
         0.3, "share of whole words (word vectors) dropped from each training sentence"
     )
-    max_length: int = base.option(200, "most tokens read per text (longer ones are cut)")
-    bucket: bool = base.option(True, "batch texts of similar length together (less padding)")
-    members: int = base.option(
+    max_length: int = settings.option(200, "most tokens read per text (longer ones are cut)")
+    bucket: bool = settings.option(True, "batch texts of similar length together (less padding)")
+    members: int = settings.option(
         3,
         "models averaged by probability, trained one after another, each on all training and "
         "validation examples but its own held-out part (that many times the training time)",
     )
-    ngram_member: bool | None = base.option(
+    ngram_member: bool | None = settings.option(
         None,
         "average the LSTM(s) with an NBSVM-style linear model on word uni- and bigrams, each "
         "weighted one half (two classes only); unset: on for two classes, off for more",
     )
-    class_weight: str | None = base.class_weight_option()
-    train_examples: int = base.option(
+    class_weight: str | None = settings.class_weight_option()
+    train_examples: int = settings.option(
         0, "training examples per epoch (set from the data; sizes the learning-rate schedule)"
     )
 
     def validate(self) -> None:
         super().validate()
         if not self.data.strip() or self.data.strip().lower() == "builtin":
-            raise base.UsageError(NO_DATA_HELP)
+            raise settings.UsageError(NO_DATA_HELP)
         for name, least in (
             ("vocab_size", 3),
             ("embedding_dim", 1),
@@ -174,17 +174,17 @@ class Config(base.ClassesConfig):
             ("num_classes", 2),
         ):
             if getattr(self, name) < least:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--{name.replace('_', '-')} must be at least {least}, "
                     f"got {getattr(self, name)}"
                 )
         for name in ("dropout", "recurrent_dropout", "word_dropout"):
             if not 0 <= getattr(self, name) < 1:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}"
                 )
         if self.cell not in ("i2dl", "keras"):
-            raise base.UsageError(f"--cell must be i2dl or keras, got {self.cell!r}")
+            raise settings.UsageError(f"--cell must be i2dl or keras, got {self.cell!r}")
 
 
 def data_spec(config: Config) -> str:
@@ -227,12 +227,12 @@ def bucket_batches(ds: tf.data.Dataset, config: Config) -> tf.data.Dataset:
     )
 
 
-def make_datasets(config: Config, purpose: str) -> base.Datasets:
+def make_datasets(config: Config, purpose: str) -> loading.Datasets:
     source_config = dataclasses.replace(config, data=data_spec(config))
-    datasets = base.load_datasets(source_config, TASK, purpose)
+    datasets = loading.load_datasets(source_config, TASK, purpose)
     found = len(datasets.class_names)
     if purpose != "evaluate" and found < 2:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--data {config.data} has {found} class(es): a classifier needs at least two"
         )
 
@@ -269,7 +269,7 @@ def build_model(config: Config) -> keras.Model:
     on their own parts of the data, then solves the n-gram member.
     """
     if config.ngram_member and config.num_classes != 2:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"--ngram-member needs two classes (its naive-Bayes weights are a log-ratio of "
             f"two classes' counts); the data has {config.num_classes}"
         )
@@ -287,7 +287,7 @@ def build_model(config: Config) -> keras.Model:
     if with_ngrams:
         ngrams = NBSVMClassifier(name=NGRAM_MEMBER)(text)
         probabilities = keras.layers.Average(name="average")([probabilities, _both_classes(ngrams)])
-    outputs = ClassNames(base.class_names_of(config), name="class_names")(probabilities)
+    outputs = ClassNames(settings.class_names_of(config), name="class_names")(probabilities)
     kind = "lstm_and_ngrams" if with_ngrams else "lstm_ensemble"
     model = TextModel(text, outputs, name=f"sentiment_{config.cell}_{kind}")
     loss, accuracy = _loss_and_accuracy()
@@ -347,7 +347,7 @@ def build_member(config: Config, name: str | None = None) -> keras.Model:
         probabilities = keras.layers.Dense(
             config.num_classes, activation="softmax", name="probabilities"
         )(x)
-    outputs = ClassNames(base.class_names_of(config), name="class_names")(probabilities)
+    outputs = ClassNames(settings.class_names_of(config), name="class_names")(probabilities)
     model = TextModel(text, outputs, name=name or f"sentiment_{config.cell}_lstm")
     # Cosine decay over the planned steps, as in the digit recognizer.
     steps_per_epoch = -(-config.train_examples // config.batch_size)
@@ -385,7 +385,7 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
     return list(part.members) if isinstance(part, BaggingEnsemble) else [part]
 
 
-def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
+def adapt(model: keras.Model, datasets: loading.Datasets, config: Config) -> None:
     """Adapts the vocabulary on the training split only.
 
     An ensemble's members adapt in `fit`, each on its own training part, and so does the n-gram
@@ -396,7 +396,7 @@ def adapt(model: keras.Model, datasets: base.Datasets, config: Config) -> None:
         adapt_vectorizer(members[0], datasets.train)
 
 
-def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> base.FitResult:
+def fit(model, datasets: loading.Datasets, config: Config, callbacks, verbose) -> base.FitResult:
     """The `fit` hook of `base.train`: the LSTM model, or an ensemble's members one at a time.
 
     An ensemble is cross-fitted: the training and validation examples are pooled and dealt
@@ -432,7 +432,7 @@ def fit(model, datasets: base.Datasets, config: Config, callbacks, verbose) -> b
     return base.FitResult(result.history, result.stage_boundaries, [*(result.stages or []), stage])
 
 
-def _cross_fit(members, datasets: base.Datasets, config: Config, callbacks, verbose):
+def _cross_fit(members, datasets: loading.Datasets, config: Config, callbacks, verbose):
     """Trains an ensemble's members one after another, each on its own parts (see `fit`)."""
     backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
     folder = Path(backup.backup_dir).parent / MEMBERS_DIR if backup is not None else None
@@ -523,7 +523,7 @@ def _copy_member(source: keras.Model, member: keras.Model) -> None:
     member.set_weights(source.get_weights())
 
 
-class HyperModel(base.ConfigHyperModel):
+class HyperModel(settings.ConfigHyperModel):
     """Searches vocabulary, embedding and LSTM sizes, depth, direction, dropouts, step size."""
 
     build_model = staticmethod(build_model)
@@ -608,11 +608,11 @@ def confidently_wrong(texts, labels, probs, class_names, limit=CONFIDENTLY_WRONG
 
 
 def write_report(
-    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+    run_dir: Path, model: keras.Model, datasets: loading.Datasets, config, result: base.FitResult
 ) -> dict:
     """The test confusion matrix, and the table of the most confidently wrong test texts."""
     texts, labels, probs = _collect(model, datasets.test)
-    names = base.class_names_of(config)
+    names = settings.class_names_of(config)
     predicted = probs.argmax(-1)
     n = config.num_classes
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -634,7 +634,7 @@ def _read_lines(path: Path) -> list[str]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise base.UsageError(
+        raise settings.UsageError(
             f"@{path}: cannot read it ({err.strerror or err}); @FILE names a text file with one "
             "sentence per line"
         ) from None
@@ -663,7 +663,9 @@ def expand_inputs(arguments: list[str]) -> list[str]:
             path = Path(item[1:])
             lines = _read_lines(path)
             if not lines:
-                raise base.UsageError(f"@{path}: the file holds no sentences (only blank lines)")
+                raise settings.UsageError(
+                    f"@{path}: the file holds no sentences (only blank lines)"
+                )
             texts.extend(lines)
         else:
             texts.append(item)
@@ -678,7 +680,7 @@ def predict_inputs(run: base.Run, inputs: Any, batch_size: int) -> list[dict]:
     class name to its probability, as `run.model.predict(texts)` gives them.
     """
     if batch_size < 1:
-        raise base.UsageError(f"batch_size must be at least 1, got {batch_size}")
+        raise settings.UsageError(f"batch_size must be at least 1, got {batch_size}")
     texts = i2dl_data.read_texts(inputs)
     names = run.class_names
     verbose = base.progress_verbosity() if len(texts) > 4 * batch_size else 0

@@ -46,7 +46,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from i2dl_keras.apps import base, plots, predictions, signatures
+from i2dl_keras.apps import base, loading, plots, predictions, settings, signatures
 from i2dl_keras.data import DataError
 from i2dl_keras.data import selection as data_selection
 from i2dl_keras.data.color_jitter import color_jitter
@@ -109,85 +109,87 @@ STAGE1_WEIGHTS = "stage1_weights.npz"
 
 
 @dataclasses.dataclass
-class Config(base.ClassesConfig):
+class Config(settings.ClassesConfig):
     """Settings of the transfer-learning classifier."""
 
-    data: str = base.option(
+    data: str = settings.option(
         "tf_flowers", "data source: a TFDS name (tf_flowers, cats_vs_dogs), a folder, synthetic"
     )
-    epochs: int = base.option(10, "most fine-tuning epochs (stage 2; early stopping may end it)")
-    batch_size: int = base.option(32, "examples per batch")
-    learning_rate: float = base.option(
+    epochs: int = settings.option(
+        10, "most fine-tuning epochs (stage 2; early stopping may end it)"
+    )
+    batch_size: int = settings.option(32, "examples per batch")
+    learning_rate: float = settings.option(
         1e-3, "learning rate of the head while the backbone is frozen (stage 1) and of pretraining"
     )
-    backbone: str = base.option("mobilenet_v2", "pretrained network", choices=tuple(BACKBONES))
-    weights: str = base.option(
+    backbone: str = settings.option("mobilenet_v2", "pretrained network", choices=tuple(BACKBONES))
+    weights: str = settings.option(
         "imagenet", "backbone weights: imagenet, none, or a .h5 / .weights.h5 file"
     )
-    alpha: float = base.option(1.0, "width multiplier of the MobileNets")
-    image_size: int = base.option(160, "square input size in pixels (images are resized)")
-    head_pool: str = base.option(
+    alpha: float = settings.option(1.0, "width multiplier of the MobileNets")
+    image_size: int = settings.option(160, "square input size in pixels (images are resized)")
+    head_pool: str = settings.option(
         "avg",
         "how the head reads the feature map: global average (any backbone) or flatten (keeps "
         "where features are; for small inputs such as digits)",
         choices=("avg", "flatten"),
     )
-    head_width: int = base.option(0, "units of a hidden dense layer in the head (0: no layer)")
-    dropout: float = base.option(0.2, "dropout before the classifier")
-    head_epochs: int = base.option(10, "most epochs of stage 1 (backbone frozen; 0: skip)")
-    unfreeze: int = base.option(
+    head_width: int = settings.option(0, "units of a hidden dense layer in the head (0: no layer)")
+    dropout: float = settings.option(0.2, "dropout before the classifier")
+    head_epochs: int = settings.option(10, "most epochs of stage 1 (backbone frozen; 0: skip)")
+    unfreeze: int = settings.option(
         3, "top blocks (or layers) of the backbone fine-tuned in stage 2 (0: none, -1: all)"
     )
-    unfreeze_unit: str = base.option(
+    unfreeze_unit: str = settings.option(
         "blocks", "what --unfreeze counts", choices=("blocks", "layers")
     )
-    fine_tune_lr: float = base.option(1e-5, "learning rate of stage 2")
-    lr_layer_decay: float = base.option(
+    fine_tune_lr: float = settings.option(1e-5, "learning rate of stage 2")
+    lr_layer_decay: float = settings.option(
         1.0, "discriminative rates: each lower unfrozen block learns this times slower (1: off)"
     )
-    augment: bool = base.option(True, "random flips, rotations and zooms of training batches")
-    flip: bool = base.option(True, "random horizontal flips (turn off for digits and text)")
-    color_jitter: bool = base.option(
+    augment: bool = settings.option(True, "random flips, rotations and zooms of training batches")
+    flip: bool = settings.option(True, "random horizontal flips (turn off for digits and text)")
+    color_jitter: bool = settings.option(
         False,
         "with --augment, also random brightness (shifts of up to 51 on 0-255), contrast "
         "(x0.8 to x1.2) and saturation (x2/3 to x1.5) of training images",
     )
-    class_weight: str | None = base.class_weight_option()
-    ten_crop: bool = base.option(
+    class_weight: str | None = settings.class_weight_option()
+    ten_crop: bool = settings.option(
         False,
         "evaluate on ten crops, 0.9 of the side (the corners, the centre and their mirror "
         "images; five without --flip), averaging their probabilities",
     )
-    classes: list[str] | None = base.option(
+    classes: list[str] | None = settings.option(
         None, "keep only these classes (names or ids, comma-separated); all when not given"
     )
-    labels_per_class: int = base.option(
+    labels_per_class: int = settings.option(
         0, "keep this many labelled training examples per class (0: all)"
     )
-    pretrain_on: str | None = base.option(
+    pretrain_on: str | None = settings.option(
         None, "first pretrain the backbone on this labelled source (a --data spec)"
     )
-    pretrain_classes: list[str] | None = base.option(
+    pretrain_classes: list[str] | None = settings.option(
         None, "classes of --pretrain-on to use (names or ids, comma-separated); all when not given"
     )
-    pretrain_epochs: int = base.option(10, "most pretraining epochs")
-    top_k: int = base.option(3, "classes that predict prints per input")
-    num_classes: int = base.option(5, "number of classes (set from the data when training)")
+    pretrain_epochs: int = settings.option(10, "most pretraining epochs")
+    top_k: int = settings.option(3, "classes that predict prints per input")
+    num_classes: int = settings.option(5, "number of classes (set from the data when training)")
 
     def validate(self) -> None:
         super().validate()
         spec = BACKBONES[self.backbone]
         if self.image_size < spec.min_size:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--image-size must be at least {spec.min_size} for --backbone {self.backbone}, "
                 f"got {self.image_size}"
             )
         if spec.has_alpha and self.alpha <= 0:
-            raise base.UsageError(f"--alpha must be positive, got {self.alpha}")
+            raise settings.UsageError(f"--alpha must be positive, got {self.alpha}")
         weights = self.weights.strip()
         if weights.lower() == "imagenet":
             if spec.application is None:
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--weights imagenet: there are no ImageNet weights for --backbone "
                     f"{self.backbone}; pass --weights none (optionally with --pretrain-on SPEC) "
                     "or --weights FILE"
@@ -195,54 +197,56 @@ class Config(base.ClassesConfig):
             try:
                 imagenet_weights_file(self.backbone, self.image_size, self.alpha)
             except ValueError as err:
-                raise base.UsageError(f"--weights imagenet: {err}") from None
+                raise settings.UsageError(f"--weights imagenet: {err}") from None
         elif weights.lower() != "none":
             if not weights.endswith(".h5"):
-                raise base.UsageError(
+                raise settings.UsageError(
                     f"--weights {weights}: expected imagenet, none, or a .h5 / .weights.h5 file "
                     "of backbone weights"
                 )
             if not Path(weights).expanduser().is_file():
-                raise base.UsageError(f"--weights {weights}: no such file")
+                raise settings.UsageError(f"--weights {weights}: no such file")
         if self.color_jitter and not self.augment:
-            raise base.UsageError("--color-jitter changes training images: it needs --augment")
+            raise settings.UsageError("--color-jitter changes training images: it needs --augment")
         if self.head_width < 0:
-            raise base.UsageError(f"--head-width must be 0 or more, got {self.head_width}")
+            raise settings.UsageError(f"--head-width must be 0 or more, got {self.head_width}")
         if not 0 <= self.dropout < 1:
-            raise base.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise settings.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.head_epochs < 0:
-            raise base.UsageError(f"--head-epochs must be 0 or more, got {self.head_epochs}")
+            raise settings.UsageError(f"--head-epochs must be 0 or more, got {self.head_epochs}")
         if self.unfreeze < -1:
-            raise base.UsageError(f"--unfreeze must be -1 (all), 0 or more, got {self.unfreeze}")
+            raise settings.UsageError(
+                f"--unfreeze must be -1 (all), 0 or more, got {self.unfreeze}"
+            )
         if self.head_epochs == 0 and self.unfreeze == 0:
-            raise base.UsageError(
+            raise settings.UsageError(
                 "--head-epochs 0 with --unfreeze 0 trains nothing: give the head epochs or "
                 "unfreeze part of the backbone"
             )
         if self.fine_tune_lr <= 0:
-            raise base.UsageError(f"--fine-tune-lr must be positive, got {self.fine_tune_lr}")
+            raise settings.UsageError(f"--fine-tune-lr must be positive, got {self.fine_tune_lr}")
         if not 0 < self.lr_layer_decay <= 1:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--lr-layer-decay must be in (0, 1] (1 turns it off), got {self.lr_layer_decay}"
             )
         if self.labels_per_class < 0:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--labels-per-class must be 0 (all) or more, got {self.labels_per_class}"
             )
         if self.pretrain_epochs < 1:
-            raise base.UsageError(
+            raise settings.UsageError(
                 f"--pretrain-epochs must be at least 1, got {self.pretrain_epochs}"
             )
         if self.top_k < 1:
-            raise base.UsageError(f"--top-k must be at least 1, got {self.top_k}")
+            raise settings.UsageError(f"--top-k must be at least 1, got {self.top_k}")
         for flag, tokens in (
             ("--classes", self.classes),
             ("--pretrain-classes", self.pretrain_classes),
         ):
             if tokens and len(set(tokens)) != len(tokens):
-                raise base.UsageError(f"{flag} {','.join(tokens)}: names a class twice")
+                raise settings.UsageError(f"{flag} {','.join(tokens)}: names a class twice")
             if tokens is not None and len(tokens) == 1:
-                raise base.UsageError(f"{flag} {','.join(tokens)}: keep at least two classes")
+                raise settings.UsageError(f"{flag} {','.join(tokens)}: keep at least two classes")
 
 
 # --------------------------------------------------------------------------- data
@@ -277,10 +281,10 @@ def load_datasets(
     preprocess: Callable,
     augment: Callable | None,
     flag: str = "--classes",
-) -> base.Datasets:
-    """`base.load_datasets` with the class selection between loading and splitting."""
+) -> loading.Datasets:
+    """`loading.load_datasets` with the class selection between loading and splitting."""
     size = config.image_size
-    return base.load_datasets(
+    return loading.load_datasets(
         config,
         TASK,
         purpose,
@@ -317,7 +321,7 @@ def _augmenter(config: Config) -> Callable | None:
     return augment
 
 
-def make_datasets(config: Config, purpose: str) -> base.Datasets:
+def make_datasets(config: Config, purpose: str) -> loading.Datasets:
     return load_datasets(config, purpose, _to_float, _augmenter(config))
 
 
@@ -337,7 +341,7 @@ def build_backbone(config: Config) -> keras.Model:
             if chosen == "imagenet"
             else ""
         )
-        raise base.UsageError(f"--weights {weights}: {err}{hint}") from None
+        raise settings.UsageError(f"--weights {weights}: {err}{hint}") from None
 
 
 def classifier(
@@ -388,7 +392,7 @@ def build_model(config: Config) -> keras.Model:
     pixels = keras.Input((None, None, None), name="pixels")
     # The backbone's own preprocessing layers inside `net` expect 0-255: no scaling here.
     x = ImagePreprocessing(size=(size, size), channels=3, scale=1.0, name="preprocessing")(pixels)
-    outputs = ClassNames(base.class_names_of(config), name="class_names")(net(x))
+    outputs = ClassNames(settings.class_names_of(config), name="class_names")(net(x))
     model = keras.Model(pixels, outputs, name=f"transfer_{config.backbone}")
     compile_stage(model, config, 1)
     return model
@@ -644,7 +648,7 @@ def pretrain(
 
 def train_classifier(
     backbone: keras.Model,
-    datasets: base.Datasets,
+    datasets: loading.Datasets,
     config: Config,
     epochs: int,
     verbose: Any = 0,
@@ -703,7 +707,7 @@ def fit(model, datasets, config, callbacks, verbose) -> base.FitResult:
     )
 
 
-class HyperModel(base.ConfigHyperModel):
+class HyperModel(settings.ConfigHyperModel):
     """Searches head width, dropout, unfreeze depth and both learning rates.
 
     `fit` runs both stages: `--head-epochs` of head training, then fine-tuning up to the
@@ -714,7 +718,7 @@ class HyperModel(base.ConfigHyperModel):
 
     def __init__(self, config: Config | None = None, **kwargs):
         if config is not None and config.pretrain_on:
-            raise base.UsageError(
+            raise settings.UsageError(
                 "--pretrain-on is not searched by tune: pretrain once with `i2dl transfer "
                 f"train --pretrain-on ...`, then tune with --weights RUN/{PRETRAINED_FILE}"
             )
@@ -788,14 +792,14 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset):
 
 
 def write_report(
-    run_dir: Path, model: keras.Model, datasets: base.Datasets, config, result: base.FitResult
+    run_dir: Path, model: keras.Model, datasets: loading.Datasets, config, result: base.FitResult
 ) -> dict:
     """The test confusion matrix and the misclassified test images (ten-crop when set)."""
     if config.ten_crop:
         model = ten_crop_model(model, config)
     images, labels, probs = _collect(model, datasets.test)
     predicted = probs.argmax(-1)
-    names = base.class_names_of(config)
+    names = settings.class_names_of(config)
     n = len(names)
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)

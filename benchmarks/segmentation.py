@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from _report import record  # noqa: E402
 from _settings import settings  # noqa: E402
 
-from i2dl_keras.apps import base, segmentation  # noqa: E402
+from i2dl_keras.apps import base, loading, segmentation  # noqa: E402
 from i2dl_keras.models.unet import FusedBatchNormalization  # noqa: E402
 
 MEMBRANE, INTERIOR = "0", "255"
@@ -205,7 +205,7 @@ def app_run(config: segmentation.Config) -> dict:
     }
 
 
-def baseline_all_interior(datasets: base.Datasets) -> dict:
+def baseline_all_interior(datasets: loading.Datasets) -> dict:
     interior = datasets.class_names.index(INTERIOR)
     return scores(lambda x: np.full(x.shape[:3], interior), datasets.test)
 

@@ -53,17 +53,17 @@ sys.path.insert(0, str(ROOT))
 from _report import record  # noqa: E402
 from _settings import settings  # noqa: E402
 
-from i2dl_keras.apps import base, sentiment  # noqa: E402
+from i2dl_keras.apps import base, loading, sentiment  # noqa: E402
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "rt-polarity"
 
 
-def datasets_for(config: sentiment.Config) -> tuple[base.Datasets, sentiment.Config]:
+def datasets_for(config: sentiment.Config) -> tuple[loading.Datasets, sentiment.Config]:
     """The fixed split (split seed 0, whatever `config.seed`), and the config the data fills."""
     split_config = dataclasses.replace(config, seed=0)
     datasets = sentiment.make_datasets(split_config, "train")
-    return datasets, base._from_data(config, datasets)
+    return datasets, loading.from_data(config, datasets)
 
 
 def train_once(config: sentiment.Config, verbose: int = 0) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2dl_keras.apps import base, denoise, digits, segmentation, sentiment, transfer
+from i2dl_keras.apps import denoise, digits, segmentation, sentiment, settings, transfer
 
 
 @dataclasses.dataclass
@@ -322,9 +322,9 @@ def test_hypermodel_builds_from_default_hyperparameters(trained):
 
 def test_fields_are_checked_as_the_cli_checks_them(trained):
     case, _ = trained
-    with pytest.raises(base.UsageError, match="unknown setting"):
+    with pytest.raises(settings.UsageError, match="unknown setting"):
         case.app.train(epochz=1)
-    with pytest.raises(base.UsageError, match="epochs expects int"):
+    with pytest.raises(settings.UsageError, match="epochs expects int"):
         case.app.train(epochs="3")
-    with pytest.raises(base.UsageError, match="--epochs must be at least 1"):
+    with pytest.raises(settings.UsageError, match="--epochs must be at least 1"):
         case.app.train(epochs=0)

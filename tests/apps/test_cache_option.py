@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from i2dl_keras.apps import base, cli, digits
+from i2dl_keras.apps import cli, digits, settings
 
 TINY = dict(epochs=1, batch_size=8, image_size=12, width=4, augment=False)
 
@@ -83,16 +83,18 @@ def test_training_with_a_cache(folder, tmp_path):
 
 def test_a_missing_or_unwritable_cache_folder_is_one_line(tmp_path, capsys):
     missing = tmp_path / "missing" / "cache"
-    with pytest.raises(base.UsageError, match=r"^--cache .*missing.* does not exist"):
+    with pytest.raises(settings.UsageError, match=r"^--cache .*missing.* does not exist"):
         digits.train(data="synthetic", cache=str(missing), output_dir=str(tmp_path), **TINY)
     argv = ["digits", "train", "--cache", str(missing), "--output-dir", str(tmp_path)]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "--cache" in err and "does not exist" in err and len(err.splitlines()) == 1
     if os.path.isdir("/proc/self"):  # nobody, root included, can create files in /proc
-        with pytest.raises(base.UsageError, match="^--cache /proc/x: cannot write to the folder"):
+        with pytest.raises(
+            settings.UsageError, match="^--cache /proc/x: cannot write to the folder"
+        ):
             digits.Config(cache="/proc/x").validate()
-    with pytest.raises(base.UsageError, match="--cache must be auto, memory or a file path"):
+    with pytest.raises(settings.UsageError, match="--cache must be auto, memory or a file path"):
         digits.Config(cache=" ").validate()
 
 

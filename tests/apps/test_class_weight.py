@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2dl_keras.apps import base, digits
+from i2dl_keras.apps import digits, loading, settings
 
 SETTINGS = dict(epochs=6, batch_size=32, image_size=16, width=4, augment=False, patience=10)
 
@@ -53,9 +53,11 @@ def test_balanced_weights_find_the_rare_class_more_often(runs):
 def test_a_json_mapping_and_bad_values(runs, tmp_path):
     data, plain, _ = runs
     datasets = digits.make_datasets(plain.config, "train")
-    mapped = digits.Config(**{**base.config_to_dict(plain.config), "class_weight": '{"rare": 3}'})
-    assert base.class_weights(mapped, datasets) == {0: 1.0, 1: 3.0}
+    mapped = digits.Config(
+        **{**settings.config_to_dict(plain.config), "class_weight": '{"rare": 3}'}
+    )
+    assert loading.class_weights(mapped, datasets) == {0: 1.0, 1: 3.0}
     for bad, message in (('{"fox": 1}', "unknown classes"), ("heavy", "must be 'balanced'")):
-        wrong = digits.Config(**{**base.config_to_dict(plain.config), "class_weight": bad})
-        with pytest.raises(base.UsageError, match=message):
-            base.class_weights(wrong, datasets)
+        wrong = digits.Config(**{**settings.config_to_dict(plain.config), "class_weight": bad})
+        with pytest.raises(settings.UsageError, match=message):
+            loading.class_weights(wrong, datasets)

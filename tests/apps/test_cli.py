@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from i2dl_keras.apps import base, cli, digits
+from i2dl_keras.apps import base, cli, digits, settings
 
 
 def test_main_help_lists_apps_and_verbs(capsys):
@@ -53,12 +53,12 @@ def test_config_file_precedence_and_errors(tmp_path):
 
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({"epocs": 4}))
-    with pytest.raises(base.UsageError, match=r"unknown setting\(s\) \['epocs'\]"):
+    with pytest.raises(settings.UsageError, match=r"unknown setting\(s\) \['epocs'\]"):
         cli.load_config_file(str(unknown), digits.Config)
 
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"batch_size": "64"}))
-    with pytest.raises(base.UsageError, match="batch_size expects int, got '64'"):
+    with pytest.raises(settings.UsageError, match="batch_size expects int, got '64'"):
         cli.load_config_file(str(wrong), digits.Config)
 
     with pytest.raises(cli.CliError, match="no such file"):

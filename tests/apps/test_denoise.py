@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from i2dl_keras import layers
-from i2dl_keras.apps import base, cli, denoise
+from i2dl_keras.apps import base, cli, denoise, settings
 
 FAST = [
     "--data",
@@ -120,7 +120,7 @@ def test_fixed_pairs_repeat_and_do_not_depend_on_the_batch_size():
     ],
 )
 def test_config_errors_name_the_flag(values, message):
-    with pytest.raises(base.UsageError) as info:
+    with pytest.raises(settings.UsageError) as info:
         denoise.Config(**values).validate()
     assert message in str(info.value)
 
@@ -234,7 +234,7 @@ def test_evaluate_refuses_flags_that_shape_the_model(trained, capsys):
         cli.main(["denoise", "evaluate", "--model", str(run.path), "--image-size", "28"])
     assert info.value.code == 2
     assert "unrecognized arguments: --image-size" in capsys.readouterr().err
-    with pytest.raises(base.UsageError, match="shape the trained model"):
+    with pytest.raises(settings.UsageError, match="shape the trained model"):
         run.evaluate(image_size=28)
 
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from i2dl_keras.apps import base, cli, digits
+from i2dl_keras.apps import base, cli, digits, settings
 
 TINY = dict(data="synthetic", epochs=2, batch_size=16, image_size=16, width=4, augment=False)
 
@@ -24,7 +24,7 @@ def test_non_finite_settings_are_usage_errors(value, capsys, tmp_path):
     argv = ["digits", "train", f"--learning-rate={value}", "--output-dir", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "--learning-rate must be a finite number" in capsys.readouterr().err
-    with pytest.raises(base.UsageError, match="--dropout must be a finite number"):
+    with pytest.raises(settings.UsageError, match="--dropout must be a finite number"):
         digits.train(dropout=float(value), output_dir=str(tmp_path))
 
 
@@ -38,7 +38,7 @@ def test_predict_and_export_refuse_non_finite_outputs(trained, tmp_path):
     broken = digits.load(trained.path, output_dir=tmp_path)
     weights = broken.model.get_weights()
     broken.model.set_weights([np.full_like(w, np.nan) for w in weights])
-    with pytest.raises(base.UsageError, match="not finite"):
+    with pytest.raises(settings.UsageError, match="not finite"):
         broken.predict(np.zeros((1, 16, 16, 1), np.uint8))
     with pytest.raises(base.export.ExportError, match="not finite"):
         broken.export()
@@ -47,7 +47,7 @@ def test_predict_and_export_refuse_non_finite_outputs(trained, tmp_path):
 
 def test_evaluate_refuses_data_with_other_classes(trained):
     # The synthetic data has 4 named classes; the builtin digits have 10.
-    with pytest.raises(base.UsageError, match=r"has the classes \['0', '1'"):
+    with pytest.raises(settings.UsageError, match=r"has the classes \['0', '1'"):
         trained.evaluate(data="builtin")
 
 
@@ -59,14 +59,14 @@ def test_evaluate_refuses_same_count_other_names(trained, tmp_path):
         pixels = np.full((16, 16), 40 * i, np.uint8)
         keras.utils.save_img(folder / "a.png", pixels[..., None], scale=False)
         keras.utils.save_img(folder / "b.png", pixels[..., None], scale=False)
-    with pytest.raises(base.UsageError, match="but the model was trained on"):
+    with pytest.raises(settings.UsageError, match="but the model was trained on"):
         trained.evaluate(data=str(tmp_path / "data"))
 
 
 def test_load_refuses_another_apps_run(trained):
     from i2dl_keras.apps import sentiment
 
-    with pytest.raises(base.UsageError, match="is a run of the digits app"):
+    with pytest.raises(settings.UsageError, match="is a run of the digits app"):
         base.load(sentiment, trained.path)
 
 
@@ -144,7 +144,7 @@ def test_the_same_run_twice_at_once_is_refused(tmp_path):
     config, backup = _interrupted(tmp_path, 1)
     with open(backup.parent / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(base.UsageError, match="already training"):
+        with pytest.raises(settings.UsageError, match="already training"):
             base.train(digits, config, echo=lambda s: None)
 
 

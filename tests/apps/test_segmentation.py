@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from i2dl_keras import dense_prediction
-from i2dl_keras.apps import base, cli, segmentation
+from i2dl_keras.apps import cli, segmentation, settings
 from i2dl_keras.data import tfds_source
 
 FAST = [
@@ -366,17 +366,19 @@ def test_images_smaller_than_the_crop_train_whole():
 
 
 def test_bad_settings_name_the_flag(tmp_path):
-    with pytest.raises(base.UsageError, match="--crop-size must be 0 or a positive multiple of 4"):
+    with pytest.raises(
+        settings.UsageError, match="--crop-size must be 0 or a positive multiple of 4"
+    ):
         segmentation.Config(data="synthetic", depth=2, crop_size=10).validate()
-    with pytest.raises(base.UsageError, match="--depth must be at least 3"):
+    with pytest.raises(settings.UsageError, match="--depth must be at least 3"):
         segmentation.Config(model="fcn", depth=2).validate()
-    with pytest.raises(base.UsageError, match="--class-weights must be none, balanced"):
+    with pytest.raises(settings.UsageError, match="--class-weights must be none, balanced"):
         segmentation.Config(class_weights="heavy").validate()
-    with pytest.raises(base.UsageError, match="2 weights for 3 classes"):
+    with pytest.raises(settings.UsageError, match="2 weights for 3 classes"):
         segmentation.make_loss(segmentation.Config(class_weights="1,2", num_classes=3))
-    with pytest.raises(base.UsageError, match="images of 16x16 are not multiples of 32"):
+    with pytest.raises(settings.UsageError, match="images of 16x16 are not multiples of 32"):
         segmentation.make_datasets(segmentation.Config(data="synthetic", depth=5), "train")
-    with pytest.raises(base.UsageError, match="--weights imagenet: .* Received: alpha=0.6"):
+    with pytest.raises(settings.UsageError, match="--weights imagenet: .* Received: alpha=0.6"):
         segmentation.Config(encoder="mobilenet_v2", encoder_alpha=0.6).validate()
     segmentation.Config(encoder="mobilenet_v2", encoder_alpha=0.6, weights="none").validate()
 
@@ -540,10 +542,10 @@ def test_encoder_loads_a_weights_file(tmp_path, encoder_backbone):
     config.validate()
     keras.utils.set_random_seed(8)  # different initial weights: only the file can match
     _assert_encoder_weights(segmentation.build_model(config), encoder_backbone)
-    with pytest.raises(base.UsageError, match="--weights .*: no such file"):
+    with pytest.raises(settings.UsageError, match="--weights .*: no such file"):
         _encoder_config(weights=str(tmp_path / "missing.h5")).validate()
     wrong = _encoder_config(weights=str(path), encoder_alpha=0.5)
-    with pytest.raises(base.UsageError, match="cannot be loaded into MobileNetV2"):
+    with pytest.raises(settings.UsageError, match="cannot be loaded into MobileNetV2"):
         segmentation.build_model(wrong)
 
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from i2dl_keras import data as i2dl_data
-from i2dl_keras.apps import base, cli, predictions, sentiment
+from i2dl_keras.apps import base, cli, predictions, sentiment, settings
 from i2dl_keras.classic import BaggingEnsemble
 from i2dl_keras.classic.nbsvm_classifier import NBSVMClassifier
 from i2dl_keras.losses import SparseCategoricalCrossentropy
@@ -167,10 +167,10 @@ def test_at_files_name_sentences_for_the_cli(tmp_path):
         "@home",
     ]
     missing = tmp_path / "nope.txt"
-    with pytest.raises(base.UsageError, match=f"@{missing}: cannot read it"):
+    with pytest.raises(settings.UsageError, match=f"@{missing}: cannot read it"):
         sentiment.expand_inputs([f"@{missing}"])
     (tmp_path / "blank.txt").write_text("\n  \n")
-    with pytest.raises(base.UsageError, match="holds no sentences"):
+    with pytest.raises(settings.UsageError, match="holds no sentences"):
         sentiment.expand_inputs([f"@{tmp_path / 'blank.txt'}"])
 
 
@@ -298,7 +298,7 @@ def test_ngram_member_trains_and_saves(tmp_path):
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
     assert run.class_names == ["neg", "pos"]
     assert [r["class_id"] for r in run.predict(TEXTS)] == list(probabilities.argmax(-1))
-    with pytest.raises(base.UsageError, match="--ngram-member needs two classes"):
+    with pytest.raises(settings.UsageError, match="--ngram-member needs two classes"):
         sentiment.build_model(_config(num_classes=3, ngram_member=True))
 
 

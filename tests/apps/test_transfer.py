@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2dl_keras.apps import base, cli, transfer
+from i2dl_keras.apps import base, cli, settings, transfer
 from i2dl_keras.data import tfds_source
 from i2dl_keras.models import backbone_units
 from i2dl_keras.optimizers import LayerwiseAdam
@@ -292,7 +292,7 @@ def test_weights_file_of_another_backbone_is_a_usage_error(tmp_path):
     small = transfer.build_backbone(transfer.Config(**SMALL))
     small.save_weights(tmp_path / "small.weights.h5")
     config = transfer.Config(**{**MOBILENET, "weights": str(tmp_path / "small.weights.h5")})
-    with pytest.raises(base.UsageError, match="--weights .*small.weights.h5: Cannot load"):
+    with pytest.raises(settings.UsageError, match="--weights .*small.weights.h5: Cannot load"):
         transfer.build_backbone(config)
 
 

@@ -394,11 +394,18 @@ def fresh_python():
     return run_fresh_python
 
 
+# `python -c CLI APP VERB ...` is `i2dl APP VERB ...`, in a form that forks warm (`-m` does not).
+CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
+
+
+@pytest.fixture(scope="session")
+def cli_code() -> str:
+    """`CLI`: the `-c` code of a fresh process that runs `i2dl` with its arguments."""
+    return CLI
+
+
 # The app trainings on real data run with oneDNN, as users' do, forked from a template that
 # imported TensorFlow with it: they take less time that way than in the suite's own process.
-_CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
-
-
 @pytest.fixture
 def train_with_onednn(tmp_path):
     """`train_with_onednn([APP, "train", ...])`: the run folder that `i2dl APP train ...
@@ -406,7 +413,7 @@ def train_with_onednn(tmp_path):
 
     def train(argv: list[str]) -> Path:
         env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"}
-        args = ["-c", _CLI, *argv, "--output-dir", str(tmp_path)]
+        args = ["-c", CLI, *argv, "--output-dir", str(tmp_path)]
         proc = run_fresh_python(args, capture_output=True, text=True, env=env, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
         (run,) = (p for p in (tmp_path / argv[0]).glob("run-*") if p.is_dir())

@@ -65,7 +65,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
 # What every process of these tests imports first: they start warm, forked from one template
 # that ran these lines (tests/conftest.py), instead of each importing TensorFlow for seconds.
 WARM_IMPORTS = "import sys\nimport keras\nimport tensorflow\nfrom i2dl_keras.apps import base, cli"
-CLI = "import sys\nfrom i2dl_keras.apps import cli\nsys.exit(cli.main(sys.argv[1:]))"
 
 
 def _run_together(
@@ -124,7 +123,7 @@ INTERRUPTED_CLI = (
 
 
 def test_two_workers_train_in_step_resume_together_and_only_the_chief_keeps_the_run(
-    tmp_path, fresh_python_start
+    tmp_path, fresh_python_start, cli_code
 ):
     out = tmp_path / "out"
     train = ["digits", "train", *FAST, "--strategy", "multi_worker", "--output-dir", str(out)]
@@ -157,7 +156,7 @@ def test_two_workers_train_in_step_resume_together_and_only_the_chief_keeps_the_
     for folder in folders:
         assert (out / "digits" / folder / "backup" / "latest.weights.h5").is_file()
 
-    logs = _run_together(fresh_python_start, workers(["-c", CLI]), tmp_path / "logs")
+    logs = _run_together(fresh_python_start, workers(["-c", cli_code]), tmp_path / "logs")
     for name, log in logs.items():
         assert "on 2 replica(s)" in log, name
         assert "resuming the interrupted run" in log and "Epoch 2/2" in log, log[-3000:]
@@ -237,12 +236,14 @@ def test_mirrored_over_two_logical_cpus_keeps_identical_replicas(tmp_path, fresh
     assert metrics["replicas"] == 2
 
 
-def test_distributed_search_chief_serves_workers_train_chief_retrains(tmp_path, fresh_python_start):
+def test_distributed_search_chief_serves_workers_train_chief_retrains(
+    tmp_path, fresh_python_start, cli_code
+):
     out = tmp_path / "out"
     (port,) = map(str, _free_ports(1))
     argv = [
         "-c",
-        CLI,
+        cli_code,
         "digits",
         "tune",
         *FAST,
